@@ -1,0 +1,233 @@
+//! The reference kernels: plain loops, one rounding per operation, no fused multiply-add.
+//!
+//! These are the oracle the SIMD set is tested against, and the set that gives identical
+//! bits on every target (see the crate's determinism policy).
+
+use super::Shape;
+use crate::math;
+use crate::penalty::Regularizer;
+
+/// `output[b][o] = bias[o] + Σ_i input[b][i]·weights[o][i]` (overwrites `output`).
+///
+/// Lengths: `input` `rows·inputs`, `weights` `outputs·inputs`, `bias` `outputs`,
+/// `output` `rows·outputs`.
+pub fn dense_forward(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    shape: Shape,
+) {
+    if shape.is_empty() {
+        return;
+    }
+    let rows = input
+        .chunks_exact(shape.inputs)
+        .zip(output.chunks_exact_mut(shape.outputs));
+    for (x, y) in rows.take(shape.rows) {
+        let weight_rows = weights.chunks_exact(shape.inputs).take(shape.outputs);
+        for ((y_o, w_o), b_o) in y.iter_mut().zip(weight_rows).zip(bias) {
+            let mut sum = 0.0f32;
+            for (x_i, w_oi) in x.iter().zip(w_o) {
+                sum += x_i * w_oi;
+            }
+            *y_o = sum + b_o;
+        }
+    }
+}
+
+/// `d_input[b][i] *= Σ_o d_output[b][o]·weights[o][i]`.
+///
+/// On entry `d_input` holds the derivative of the activation that produced this layer's
+/// input (or ones); on return it holds the loss gradient with respect to that activation's
+/// pre-activation. Lengths: `d_output` `rows·outputs`, `weights` `outputs·inputs`,
+/// `d_input` `rows·inputs`.
+pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
+    if shape.is_empty() {
+        return;
+    }
+    let rows = d_output
+        .chunks_exact(shape.outputs)
+        .zip(d_input.chunks_exact_mut(shape.inputs));
+    for (dy, dx) in rows.take(shape.rows) {
+        for (i, dx_i) in dx.iter_mut().enumerate() {
+            let mut sum = 0.0f32;
+            let weight_rows = weights.chunks_exact(shape.inputs).take(shape.outputs);
+            for (dy_o, w_o) in dy.iter().zip(weight_rows) {
+                sum += dy_o * w_o.get(i).copied().unwrap_or(0.0);
+            }
+            *dx_i *= sum;
+        }
+    }
+}
+
+/// `d_weights[o][i] += Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`, and
+/// returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
+///
+/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]); it is added once per
+/// call. The loss term comes out of the same sweep, so reporting the regularized loss costs
+/// no extra pass over the weights. This reference version adds the penalty in a loop of its
+/// own so that it checks the fused SIMD kernel independently.
+pub fn dense_weight_gradient(
+    d_output: &[f32],
+    input: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    shape: Shape,
+    penalty: Regularizer,
+) -> f32 {
+    if shape.is_empty() {
+        return 0.0;
+    }
+    let rows = d_output
+        .chunks_exact(shape.outputs)
+        .zip(input.chunks_exact(shape.inputs));
+    for (dy, x) in rows.take(shape.rows) {
+        for (dy_o, dw_o) in dy.iter().zip(d_weights.chunks_exact_mut(shape.inputs)) {
+            for (dw_oi, x_i) in dw_o.iter_mut().zip(x) {
+                *dw_oi += dy_o * x_i;
+            }
+        }
+    }
+    add_penalty(d_weights, weights, shape.inputs * shape.outputs, penalty)
+}
+
+/// `grads[k] += penalty'(values[k])` for the first `count` values; returns the loss term.
+fn add_penalty(grads: &mut [f32], values: &[f32], count: usize, penalty: Regularizer) -> f32 {
+    if penalty.is_none() {
+        return 0.0;
+    }
+    let (mut abs_sum, mut square_sum) = (0.0f32, 0.0f32);
+    for (g, &w) in grads.iter_mut().zip(values).take(count) {
+        *g += penalty.gradient(w);
+        abs_sum += math::abs(w);
+        square_sum += w * w;
+    }
+    penalty.l1_factor() * abs_sum + penalty.l2_factor() * square_sum
+}
+
+/// `d_bias[o] += Σ_b d_output[b][o] + penalty'(bias[o])`, with `outputs = d_bias.len()`;
+/// returns the penalty's loss term.
+pub fn dense_bias_gradient(
+    d_output: &[f32],
+    bias: &[f32],
+    d_bias: &mut [f32],
+    rows: usize,
+    penalty: Regularizer,
+) -> f32 {
+    let outputs = d_bias.len();
+    if outputs == 0 {
+        return 0.0;
+    }
+    for dy in d_output.chunks_exact(outputs).take(rows) {
+        for (db, g) in d_bias.iter_mut().zip(dy) {
+            *db += g;
+        }
+    }
+    add_penalty(d_bias, bias, outputs, penalty)
+}
+
+/// ReLU in place: `max(x, 0)`.
+pub fn relu(values: &mut [f32]) {
+    for v in values {
+        *v = if *v > 0.0 { *v } else { 0.0 };
+    }
+}
+
+/// ReLU's derivative from its output, in place: `1` where `y > 0`, else `0`.
+pub fn relu_derivative(values: &mut [f32]) {
+    for v in values {
+        *v = if *v > 0.0 { 1.0 } else { 0.0 };
+    }
+}
+
+/// Leaky ReLU in place: `x` where `x > 0`, else `alpha·x`.
+pub fn leaky_relu(values: &mut [f32], alpha: f32) {
+    for v in values {
+        if *v <= 0.0 {
+            *v *= alpha;
+        }
+    }
+}
+
+/// Leaky ReLU's derivative from its output (`alpha > 0` keeps the sign), in place.
+pub fn leaky_relu_derivative(values: &mut [f32], alpha: f32) {
+    for v in values {
+        *v = if *v > 0.0 { 1.0 } else { alpha };
+    }
+}
+
+/// Logistic sigmoid in place.
+pub fn sigmoid(values: &mut [f32]) {
+    for v in values {
+        *v = math::sigmoid(*v);
+    }
+}
+
+/// Sigmoid's derivative from its output, in place: `y·(1 - y)`.
+pub fn sigmoid_derivative(values: &mut [f32]) {
+    for v in values {
+        *v *= 1.0 - *v;
+    }
+}
+
+/// Hyperbolic tangent in place.
+pub fn tanh(values: &mut [f32]) {
+    for v in values {
+        *v = math::tanh(*v);
+    }
+}
+
+/// Tanh's derivative from its output, in place: `1 - y²`.
+pub fn tanh_derivative(values: &mut [f32]) {
+    for v in values {
+        *v = 1.0 - *v * *v;
+    }
+}
+
+/// Softmax of each row of `width` values, in place, shifted by the row maximum so that no
+/// `exp` overflows.
+pub fn softmax(values: &mut [f32], width: usize) {
+    if width == 0 {
+        return;
+    }
+    for row in values.chunks_exact_mut(width) {
+        let max = row
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        let mut sum = 0.0f32;
+        for v in row.iter_mut() {
+            *v = math::exp(*v - max);
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+/// `values[i] *= factors[i]`.
+pub fn multiply(values: &mut [f32], factors: &[f32]) {
+    for (v, f) in values.iter_mut().zip(factors) {
+        *v *= f;
+    }
+}
+
+/// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
+/// `w -= lr·m / (sqrt(v) + ε)`.
+pub fn adam_update(
+    weights: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: super::AdamStep,
+) {
+    let (one_minus_beta_1, one_minus_beta_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
+    let moments = m.iter_mut().zip(v.iter_mut());
+    for ((w, &g), (m, v)) in weights.iter_mut().zip(grads).zip(moments) {
+        *m += (g - *m) * one_minus_beta_1;
+        *v += (g * g - *v) * one_minus_beta_2;
+        *w -= step.learning_rate * *m / (math::sqrt(*v) + step.epsilon);
+    }
+}

@@ -1,0 +1,3 @@
+//! SIMD kernels on `wide` vectors (placeholder: the scalar set until the vector set lands).
+
+pub use super::scalar::*;

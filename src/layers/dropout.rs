@@ -1,0 +1,164 @@
+//! Inverted dropout with masks that are replayed, not stored.
+
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+use super::{Hidden, Layer, NoParams};
+use crate::activation::Identity;
+use crate::error::{Error, unit_interval};
+
+/// Keras' `Dropout(rate)` on `N` units: while training each unit is dropped with
+/// probability `rate` and kept units are scaled by `1 / (1 - rate)` (inverted dropout, as
+/// Keras and PyTorch do); at inference it is the identity.
+///
+/// The classic formulation (keep units unscaled while training, scale by the keep
+/// probability at test time) is equal in expectation; this one leaves inference untouched.
+///
+/// # The mask costs 8 bytes
+/// Each training forward pass draws one `u64` seed from the trainer's generator and
+/// generates the mask from a fresh `G` (by default [`Xoshiro128PlusPlus`]) seeded with it,
+/// one `u32` per unit: the unit is dropped when the draw is below `rate·2³²`. Backward
+/// reseeds `G` with the same seed and replays the mask, so no per-unit state is stored,
+/// whatever `N` and the batch size.
+///
+/// ```
+/// use microtrain::Dropout;
+/// let dropout = Dropout::<64>::new(0.5)?;
+/// assert!(Dropout::<64>::new(1.0).is_err());
+/// # Ok::<(), microtrain::Error>(())
+/// ```
+#[derive(Debug, PartialEq)]
+pub struct Dropout<const N: usize, G = Xoshiro128PlusPlus> {
+    rate: f32,
+    scale: f32,
+    threshold: u32,
+    // Zero-sized: lets `params_mut` hand out the layer's (empty) parameter set.
+    no_params: NoParams,
+    // A type tag only: the layer holds no generator (fn() -> G keeps it Copy and Send).
+    generator: core::marker::PhantomData<fn() -> G>,
+}
+
+// Written out because derive would demand `G: Copy`, and generators are rightly not Copy.
+impl<const N: usize, G> Clone for Dropout<N, G> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<const N: usize, G> Copy for Dropout<N, G> {}
+
+impl<const N: usize, G> Dropout<N, G> {
+    /// Dropout with Keras' `rate` (probability of dropping a unit).
+    ///
+    /// # Errors
+    /// [`Error::DropoutRate`] unless `0 <= rate < 1`.
+    pub const fn new(rate: f32) -> Result<Self, Error> {
+        match unit_interval(rate, Error::DropoutRate { rate }) {
+            Ok(rate) => Ok(Self {
+                rate,
+                scale: 1.0 / (1.0 - rate),
+                // rate < 1, so the product is below 2^32 and the cast is exact truncation.
+                threshold: (rate as f64 * 4_294_967_296.0) as u32,
+                no_params: NoParams,
+                generator: core::marker::PhantomData,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The drop probability.
+    pub const fn rate(&self) -> f32 {
+        self.rate
+    }
+}
+
+impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
+    /// Calls `f(index, keep)` for the `units` mask entries that `seed` gives.
+    #[inline]
+    fn for_each_mask_bit(&self, seed: u64, units: usize, mut f: impl FnMut(usize, bool)) {
+        let mut generator = G::seed_from_u64(seed);
+        for index in 0..units {
+            f(index, generator.next_u32() >= self.threshold);
+        }
+    }
+
+    /// Writes the mask that `seed` gives for `rows` samples into `out`, as the factor each
+    /// unit is multiplied by (`0` or `1 / (1 - rate)`). Used by tests and tools.
+    pub fn mask_factors(&self, seed: u64, out: &mut [[f32; N]]) {
+        let scale = self.scale;
+        let flat = out.as_flattened_mut();
+        let units = flat.len();
+        let mut values = flat.iter_mut();
+        self.for_each_mask_bit(seed, units, |_, keep| {
+            if let Some(v) = values.next() {
+                *v = if keep { scale } else { 0.0 };
+            }
+        });
+    }
+}
+
+impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
+    type Input = [f32; N];
+    type Output = [f32; N];
+    type Params = NoParams;
+    type Cache = u64;
+    type Activation = Identity;
+
+    fn params(&self) -> &NoParams {
+        &self.no_params
+    }
+    fn params_mut(&mut self) -> &mut NoParams {
+        &mut self.no_params
+    }
+    fn activation(&self) -> &Identity {
+        &Identity
+    }
+
+    fn infer(&self, input: &[f32; N]) -> [f32; N] {
+        *input
+    }
+
+    fn forward<R: Rng + ?Sized>(
+        &self,
+        input: &[[f32; N]],
+        output: &mut [[f32; N]],
+        seed: &mut u64,
+        rng: &mut R,
+    ) {
+        let rows = input.len().min(output.len());
+        let (input, output) = (input.as_flattened(), output.as_flattened_mut());
+        if self.threshold == 0 {
+            output.iter_mut().zip(input).for_each(|(y, x)| *y = *x);
+            return;
+        }
+        *seed = rng.next_u64();
+        let scale = self.scale;
+        let mut pairs = output.iter_mut().zip(input);
+        self.for_each_mask_bit(*seed, rows * N, |_, keep| {
+            if let Some((y, x)) = pairs.next() {
+                *y = if keep { x * scale } else { 0.0 };
+            }
+        });
+    }
+
+    fn parameter_gradients(&self, _: &[[f32; N]], _: &[[f32; N]], _: &mut NoParams) -> f32 {
+        0.0
+    }
+
+    fn propagate(&self, d_output: &[[f32; N]], d_input: &mut [[f32; N]], _: &u64) {
+        crate::kernels::multiply(d_input.as_flattened_mut(), d_output.as_flattened());
+    }
+
+    fn penalty(&self) -> f32 {
+        0.0
+    }
+}
+
+impl<const N: usize, G: Rng + SeedableRng> Hidden for Dropout<N, G> {
+    fn derivative_of_output(&self, output: &mut [[f32; N]], seed: &u64) {
+        if self.threshold == 0 {
+            output.as_flattened_mut().fill(1.0);
+            return;
+        }
+        self.mask_factors(*seed, output);
+    }
+}

@@ -1,0 +1,163 @@
+//! Layers with sizes fixed at compile time, and the protocol they follow in training.
+//!
+//! # How a training step moves through the buffers
+//! A network keeps **one buffer per layer boundary** (`[[f32; WIDTH]; B]`), used for the
+//! activation in the forward pass and for its gradient in the backward pass; no activation
+//! is stored twice and no separate gradient buffers exist.
+//!
+//! - Forward: each layer reads its input buffer and overwrites its output buffer.
+//! - The loss turns the last buffer into `δ = ∂loss/∂(pre-activation)`.
+//! - Backward, for each layer from the last: [`Layer::parameter_gradients`] reads the input
+//!   activations and `δ`; then the previous layer replaces its own outputs (this layer's
+//!   input buffer) by its activation derivative ([`Hidden::derivative_of_output`]), and
+//!   [`Layer::propagate`] multiplies the back-propagated gradient into them, which leaves the
+//!   previous layer's `δ` there. The first layer propagates nothing.
+
+use rand_core::Rng;
+
+use crate::activation::Activation;
+
+mod dense;
+mod dropout;
+
+pub use dense::{Dense, DenseParams, Initializer};
+pub use dropout::Dropout;
+
+/// A value that has an all-zero constant, so that models and trainers can be built in a
+/// `const` context and placed in a `static` (zero-initialised memory costs no flash).
+pub trait ConstZero: Sized {
+    /// The all-zero value.
+    const ZERO: Self;
+}
+
+impl ConstZero for f32 {
+    const ZERO: Self = 0.0;
+}
+impl ConstZero for u64 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for () {
+    const ZERO: Self = ();
+}
+impl<T: ConstZero + Copy, const N: usize> ConstZero for [T; N] {
+    const ZERO: Self = [T::ZERO; N];
+}
+
+/// One sample's values at a layer boundary: `[f32; WIDTH]`.
+pub trait Row: Copy + ConstZero + core::fmt::Debug {
+    /// Number of values.
+    const WIDTH: usize;
+    /// The values as a slice.
+    fn as_slice(&self) -> &[f32];
+    /// The values as a mutable slice.
+    fn as_mut_slice(&mut self) -> &mut [f32];
+}
+
+impl<const N: usize> Row for [f32; N] {
+    const WIDTH: usize = N;
+    fn as_slice(&self) -> &[f32] {
+        self
+    }
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        self
+    }
+}
+
+/// Trainable tensors of a layer or network, visited in a fixed order.
+///
+/// The optimizer walks the parameters, their gradients and its own state (values of the
+/// same type) in lockstep through [`Parameters::tensors`] / [`Parameters::tensors_mut`].
+pub trait Parameters: ConstZero + Copy {
+    /// Number of trainable scalars.
+    const COUNT: usize;
+    /// The tensors as flat slices, in a fixed order.
+    fn tensors(&self) -> impl Iterator<Item = &[f32]>;
+    /// The tensors as flat mutable slices, in the same order.
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]>;
+    /// Sets every value to zero in place (no temporary copy of the whole set).
+    fn fill_zero(&mut self) {
+        for t in self.tensors_mut() {
+            t.fill(0.0);
+        }
+    }
+}
+
+/// The parameters of a layer that has none (e.g. [`Dropout`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NoParams;
+
+impl ConstZero for NoParams {
+    const ZERO: Self = NoParams;
+}
+impl Parameters for NoParams {
+    const COUNT: usize = 0;
+    fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::empty()
+    }
+    fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::empty()
+    }
+}
+
+/// A layer: its sizes, its parameters and its part in the training protocol (module docs).
+pub trait Layer {
+    /// One input sample, `[f32; IN]`.
+    type Input: Row;
+    /// One output sample, `[f32; OUT]`.
+    type Output: Row;
+    /// Trainable parameters; also the type of their gradients.
+    type Params: Parameters;
+    /// What a training forward pass keeps for backward besides the buffers (e.g. a seed).
+    type Cache: Copy + ConstZero;
+    /// The activation applied last; a loss on this layer's output folds its derivative in.
+    type Activation: Activation;
+
+    /// The parameters.
+    fn params(&self) -> &Self::Params;
+    /// The parameters, mutably.
+    fn params_mut(&mut self) -> &mut Self::Params;
+    /// The output activation.
+    fn activation(&self) -> &Self::Activation;
+    /// Inference on one sample (dropout is the identity here).
+    fn infer(&self, input: &Self::Input) -> Self::Output;
+    /// Training forward pass over `input.len()` rows; overwrites `output`.
+    fn forward<R: Rng + ?Sized>(
+        &self,
+        input: &[Self::Input],
+        output: &mut [Self::Output],
+        cache: &mut Self::Cache,
+        rng: &mut R,
+    );
+    /// Accumulates parameter gradients (with the regularizer's) from the input activations
+    /// and `d_output = ∂loss/∂(pre-activation)`; returns the regularization loss term,
+    /// computed in the same sweep.
+    fn parameter_gradients(
+        &self,
+        input: &[Self::Input],
+        d_output: &[Self::Output],
+        grads: &mut Self::Params,
+    ) -> f32;
+    /// `d_input *= ∂loss/∂input`, given `d_output = ∂loss/∂(pre-activation)`.
+    fn propagate(
+        &self,
+        d_output: &[Self::Output],
+        d_input: &mut [Self::Input],
+        cache: &Self::Cache,
+    );
+    /// This layer's regularization term of the loss.
+    fn penalty(&self) -> f32;
+    /// Draws fresh initial parameters (layers without parameters do nothing).
+    fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        let _ = rng;
+    }
+}
+
+/// A layer that may end a network: its activation is what a [`crate::Loss`] pairs with.
+/// ([`Dropout`] is not one: a loss on a dropped-out output would ignore its mask.)
+pub trait OutputLayer: Layer {}
+
+/// A layer that can stand before another one: its output's derivative is elementwise.
+pub trait Hidden: Layer {
+    /// Replaces this layer's outputs by `∂output/∂(pre-activation)`, elementwise.
+    fn derivative_of_output(&self, output: &mut [Self::Output], cache: &Self::Cache);
+}

@@ -1,0 +1,115 @@
+//! # microtrain
+//!
+//! Train small neural networks with L1, L2, L1+L2 and dropout regularization without a
+//! heap: on a desktop CPU or inside microcontroller firmware.
+//!
+//! - Layers have sizes fixed at compile time ([`Dense<IN, OUT, Activation>`](Dense),
+//!   [`Dropout<N>`](Dropout)) and chain as a tuple; a size mismatch does not compile.
+//! - Every buffer's size is known at compile time: training never allocates, and a model
+//!   and its [`Trainer`] can be `static`s. [`Trainer::TRAINING_RAM_BYTES`] is the RAM.
+//! - Keras semantics by default: `l2(λ)` adds `λ·Σw²` to the loss, `Dropout(rate)` drops
+//!   with probability `rate` and scales kept units by `1/(1-rate)`, Adam's ε sits outside
+//!   the square root. Where PyTorch differs, the item's docs say so.
+//! - The same seed gives the same training run, bit for bit (see *Determinism*).
+//!
+//! ## The tutorial's model
+//! ```
+//! use microtrain::*;
+//! // Keras: Dense(64, relu, kernel_regularizer=l2(0.01)) -> Dropout(0.5) -> Dense(1, sigmoid)
+//! type Model = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
+//! let mut model: Model = (
+//!     Dense::new(Relu).with_kernel_regularizer(l2(0.01)?),
+//!     Dropout::new(0.5)?,
+//!     Dense::new(Sigmoid),
+//! );
+//! let mut rng = Xoshiro128PlusPlus::seed_from_u64(42);
+//! model.initialize(&mut rng);
+//! // Adam with Keras' defaults, mini-batches of 32.
+//! let mut trainer = Trainer::<Model, Adam<<Model as Network>::Params>, 32>::new(Adam::keras_default());
+//! # let x = [[0.5f32; 30]; 8]; let y = [[1.0f32]; 8];
+//! let data = Dataset::new(&x, &y)?;
+//! trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &FitConfig::epochs(10), &mut rng,
+//!     |r: &EpochReport| { let _ = r.train.loss; Control::Continue })?;
+//! # Ok::<(), microtrain::Error>(())
+//! ```
+//!
+//! ## Determinism
+//! Training draws every random number (initialisation, shuffling, dropout masks) from the
+//! generator the caller passes, so the same seed gives the same run, bit for bit, on the
+//! same build. Across builds:
+//! - with the scalar kernels (the `scalar` feature, and the default on targets without a
+//!   SIMD unit: Cortex-M, RISC-V) every operation is an IEEE-754 `f32` operation in a fixed
+//!   order, with no fused multiply-add, and every transcendental comes from `libm`'s Rust
+//!   code; such builds give **identical bits on every target** (x86_64, AArch64,
+//!   thumbv7em, thumbv6m soft-float, riscv32imac);
+//! - the SIMD kernels sum in another order, and `wide` fuses multiply-adds where the target
+//!   has FMA: their bits are identical between builds for the same target features
+//!   (e.g. two `x86_64` builds without `-C target-cpu`), not across them.
+//!
+//! ## Memory
+//! Training RAM = `size_of` the model (parameters, configuration) + the [`Trainer`]
+//! (gradients: one float per parameter; optimizer state: 2 for Adam, 1 for momentum, 0
+//! for SGD; one `[f32; width]` per layer boundary and batch row; 8 bytes per dropout
+//! layer). [`Trainer::TRAINING_RAM_BYTES`] computes it.
+#![no_std]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+pub mod activation;
+pub mod error;
+pub mod kernels;
+pub mod layers;
+pub mod loss;
+pub mod math;
+pub mod model;
+pub mod optim;
+pub mod penalty;
+pub mod rng;
+pub mod train;
+
+pub use activation::{Activation, Elementwise, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use error::Error;
+pub use layers::{
+    ConstZero, Dense, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams, OutputLayer,
+    Parameters, Row,
+};
+pub use loss::{
+    BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
+    MeanSquaredError, SparseCategoricalCrossEntropy,
+};
+pub use model::{Network, Workspace};
+pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
+pub use penalty::{Regularizer, l1, l1_l2, l2};
+pub use rand_core::{Rng, SeedableRng};
+pub use rand_xoshiro::Xoshiro128PlusPlus;
+pub use train::{
+    Callback, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport, Trainer,
+    evaluate, predict,
+};
+
+/// Unwraps a `Result` in a `const` context (a compile error if it is `Err`), so that a
+/// validated configuration can initialise a `static`.
+///
+/// ```
+/// use microtrain::{Dropout, unwrap_const};
+/// static DROPOUT: Dropout<16> = unwrap_const(Dropout::new(0.2));
+/// ```
+pub const fn unwrap_const<T: Copy>(result: Result<T, Error>) -> T {
+    match result {
+        Ok(value) => value,
+        #[allow(clippy::panic)]
+        Err(_) => panic!("invalid microtrain configuration in a const context"),
+    }
+}

@@ -1,0 +1,325 @@
+//! Networks: layers chained in a tuple, sizes checked at compile time.
+//!
+//! A tuple of layers is a network when each layer's input is the previous layer's output,
+//! every layer but the last is [`Hidden`] and the last is an [`OutputLayer`]:
+//!
+//! ```
+//! use microtrain::{Dense, Dropout, Regularizer, Relu, Sigmoid};
+//! // Keras: Dense(64, relu, kernel_regularizer=l2(0.01)) -> Dropout(0.5) -> Dense(1, sigmoid)
+//! type Tutorial = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
+//! const MODEL: Tutorial = (
+//!     Dense::new(Relu).with_kernel_regularizer(microtrain::unwrap_const(Regularizer::l2(0.01))),
+//!     microtrain::unwrap_const(Dropout::new(0.5)),
+//!     Dense::new(Sigmoid),
+//! );
+//! ```
+//!
+//! A size mismatch does not compile:
+//!
+//! ```compile_fail
+//! use microtrain::{Dense, Network, Relu, Sigmoid};
+//! fn parameters<N: Network>(_: &N) -> usize { N::PARAMETERS }
+//! // 64 outputs feed a layer that expects 32 inputs.
+//! let bad = (Dense::<30, 64, Relu>::new(Relu), Dense::<32, 1, Sigmoid>::new(Sigmoid));
+//! parameters(&bad);
+//! ```
+//!
+//! and neither does a softmax in a hidden layer:
+//!
+//! ```compile_fail
+//! use microtrain::{Dense, Network, Relu, Softmax};
+//! fn parameters<N: Network>(_: &N) -> usize { N::PARAMETERS }
+//! let bad = (Dense::<4, 8, Softmax>::new(Softmax), Dense::<8, 3, Relu>::new(Relu));
+//! parameters(&bad);
+//! ```
+
+use rand_core::Rng;
+
+use crate::activation::Activation;
+use crate::layers::{ConstZero, Hidden, Layer, OutputLayer, Parameters, Row};
+
+/// A chain of layers that can be trained end to end.
+pub trait Network {
+    /// One input sample.
+    type Input: Row;
+    /// One output sample.
+    type Output: Row;
+    /// The parameters of every layer, in order; also the type of their gradients.
+    type Params: Parameters;
+    /// The activation of the last layer (what the loss pairs with).
+    type OutputActivation: Activation;
+    /// Per-batch buffers for batch size `B`: one per layer boundary, plus each layer's
+    /// [`Layer::Cache`].
+    type Workspace<const B: usize>: ConstZero;
+
+    /// Number of trainable scalars.
+    const PARAMETERS: usize = <Self::Params as Parameters>::COUNT;
+
+    /// Inference on one sample; dropout is the identity.
+    fn infer(&self, input: &Self::Input) -> Self::Output;
+    /// The last layer's activation.
+    fn output_activation(&self) -> &Self::OutputActivation;
+    /// The batch's input rows inside a workspace.
+    fn input_rows<const B: usize>(workspace: &mut Self::Workspace<B>) -> &mut [Self::Input; B];
+    /// The batch's output rows inside a workspace (after [`Network::forward`]).
+    fn output_rows<const B: usize>(workspace: &mut Self::Workspace<B>) -> &mut [Self::Output; B];
+    /// Training forward pass over the first `rows` rows of the workspace.
+    fn forward<const B: usize, R: Rng + ?Sized>(
+        &self,
+        workspace: &mut Self::Workspace<B>,
+        rows: usize,
+        rng: &mut R,
+    );
+    /// Backward pass: the output rows must hold `δ` (see [`crate::Loss::delta`]);
+    /// accumulates into `grads` and returns the regularization loss term.
+    fn backward<const B: usize>(
+        &self,
+        workspace: &mut Self::Workspace<B>,
+        rows: usize,
+        grads: &mut Self::Params,
+    ) -> f32;
+    /// The regularization term of the loss at the current parameters.
+    fn penalty(&self) -> f32;
+    /// Draws fresh initial parameters for every layer.
+    fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R);
+    /// The parameter tensors, in the order of [`Parameters::tensors`] of `Self::Params`.
+    fn parameters(&self) -> impl Iterator<Item = &[f32]>;
+    /// The parameter tensors, mutably.
+    fn parameters_mut(&mut self) -> impl Iterator<Item = &mut [f32]>;
+}
+
+/// The per-batch buffers of a network (see [`Network::Workspace`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Workspace<I, A, C, const B: usize> {
+    input: [I; B],
+    activations: A,
+    caches: C,
+}
+
+impl<I: ConstZero + Copy, A: ConstZero, C: ConstZero, const B: usize> ConstZero
+    for Workspace<I, A, C, B>
+{
+    const ZERO: Self = Self {
+        input: [I::ZERO; B],
+        activations: A::ZERO,
+        caches: C::ZERO,
+    };
+}
+
+fn head<T>(rows: &[T], n: usize) -> &[T] {
+    rows.get(..n).unwrap_or(rows)
+}
+
+fn head_mut<T>(rows: &mut [T], n: usize) -> &mut [T] {
+    let len = rows.len();
+    rows.get_mut(..n.min(len)).unwrap_or_default()
+}
+
+macro_rules! tuple_const_zero {
+    ($($T:ident),+) => {
+        impl<$($T: ConstZero),+> ConstZero for ($($T,)+) {
+            const ZERO: Self = ($($T::ZERO,)+);
+        }
+        impl<$($T: Parameters),+> Parameters for ($($T,)+) {
+            const COUNT: usize = 0 $(+ $T::COUNT)+;
+            #[allow(non_snake_case)]
+            fn tensors(&self) -> impl Iterator<Item = &[f32]> {
+                let ($($T,)+) = self;
+                core::iter::empty() $(.chain($T.tensors()))+
+            }
+            #[allow(non_snake_case)]
+            fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+                let ($($T,)+) = self;
+                core::iter::empty() $(.chain($T.tensors_mut()))+
+            }
+        }
+    };
+}
+
+tuple_const_zero!(A);
+tuple_const_zero!(A, B);
+tuple_const_zero!(A, B, C);
+tuple_const_zero!(A, B, C, D);
+tuple_const_zero!(A, B, C, D, E);
+tuple_const_zero!(A, B, C, D, E, F);
+tuple_const_zero!(A, B, C, D, E, F, G);
+tuple_const_zero!(A, B, C, D, E, F, G, H);
+
+macro_rules! infer_chain {
+    ($s:ident, $x:expr; $i:tt) => { $s.$i.infer($x) };
+    ($s:ident, $x:expr; $i:tt $($rest:tt)+) => {{
+        let y = $s.$i.infer($x);
+        infer_chain!($s, &y; $($rest)+)
+    }};
+}
+
+macro_rules! forward_chain {
+    ($s:ident, $rng:ident, $rows:ident; $src:ident;) => {};
+    ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
+        $s.$i.forward(head(&$src[..], $rows), head_mut(&mut $a[..], $rows), $c, $rng);
+        forward_chain!($s, $rng, $rows; $a; $($rest)*);
+    };
+}
+
+// Emits the layers' backward steps from the last to the second (recursion first, then the
+// layer's own code); the first layer is handled by the caller since it propagates nothing.
+macro_rules! backward_chain {
+    ($s:ident, $rows:ident, $pen:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident)) => {};
+    ($s:ident, $rows:ident, $pen:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident) ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
+        backward_chain!($s, $rows, $pen; ($i, $a, $c, $g) $($rest)*);
+        $pen += $s.$i.parameter_gradients(head(&$pa[..], $rows), head(&$a[..], $rows), $g);
+        $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
+        $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+    };
+}
+
+macro_rules! tuple_network {
+    (
+        first: ($F:ident, $fa:ident, $fc:ident, $fg:ident);
+        layers: $(($L:ident, $i:tt, $a:ident, $c:ident, $g:ident)),+;
+        hidden: $($H:ident),*;
+        links: $(($P:ident => $N:ident)),*;
+        last: ($Last:ident, $li:tt, $la:ident);
+    ) => {
+        impl<$($L: Layer),+> Network for ($($L,)+)
+        where
+            $($H: Hidden,)*
+            $Last: OutputLayer,
+            $($N: Layer<Input = <$P as Layer>::Output>,)*
+        {
+            type Input = <$F as Layer>::Input;
+            type Output = <$Last as Layer>::Output;
+            type Params = ($(<$L as Layer>::Params,)+);
+            type OutputActivation = <$Last as Layer>::Activation;
+            type Workspace<const B: usize> = Workspace<
+                <$F as Layer>::Input,
+                ($([<$L as Layer>::Output; B],)+),
+                ($(<$L as Layer>::Cache,)+),
+                B,
+            >;
+
+            fn infer(&self, input: &Self::Input) -> Self::Output {
+                infer_chain!(self, input; $($i)+)
+            }
+
+            fn output_activation(&self) -> &Self::OutputActivation {
+                self.$li.activation()
+            }
+
+            fn input_rows<const B: usize>(ws: &mut Self::Workspace<B>) -> &mut [Self::Input; B] {
+                &mut ws.input
+            }
+
+            fn output_rows<const B: usize>(ws: &mut Self::Workspace<B>) -> &mut [Self::Output; B] {
+                &mut ws.activations.$li
+            }
+
+            fn forward<const B: usize, R: Rng + ?Sized>(
+                &self,
+                ws: &mut Self::Workspace<B>,
+                rows: usize,
+                rng: &mut R,
+            ) {
+                let Workspace { input, activations, caches } = ws;
+                let ($($a,)+) = activations;
+                let ($($c,)+) = caches;
+                forward_chain!(self, rng, rows; input; $(($i, $a, $c, $g))+);
+            }
+
+            fn backward<const B: usize>(
+                &self,
+                ws: &mut Self::Workspace<B>,
+                rows: usize,
+                grads: &mut Self::Params,
+            ) -> f32 {
+                let Workspace { input, activations, caches } = ws;
+                let ($($a,)+) = activations;
+                let ($($c,)+) = caches;
+                let ($($g,)+) = grads;
+                let mut penalty = 0.0f32;
+                backward_chain!(self, rows, penalty; $(($i, $a, $c, $g))+);
+                let _ = $fc;
+                penalty += self.0.parameter_gradients(head(&input[..], rows), head(&$fa[..], rows), $fg);
+                penalty
+            }
+
+            fn penalty(&self) -> f32 {
+                0.0 $(+ self.$i.penalty())+
+            }
+
+            fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+                $(self.$i.initialize(rng);)+
+            }
+
+            fn parameters(&self) -> impl Iterator<Item = &[f32]> {
+                core::iter::empty() $(.chain(self.$i.params().tensors()))+
+            }
+
+            fn parameters_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+                let ($($a,)+) = self;
+                core::iter::empty() $(.chain($a.params_mut().tensors_mut()))+
+            }
+        }
+    };
+}
+
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0);
+    hidden: ;
+    links: ;
+    last: (L0, 0, a0);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1);
+    hidden: L0;
+    links: (L0 => L1);
+    last: (L1, 1, a1);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1), (L2, 2, a2, c2, g2);
+    hidden: L0, L1;
+    links: (L0 => L1), (L1 => L2);
+    last: (L2, 2, a2);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1), (L2, 2, a2, c2, g2), (L3, 3, a3, c3, g3);
+    hidden: L0, L1, L2;
+    links: (L0 => L1), (L1 => L2), (L2 => L3);
+    last: (L3, 3, a3);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1), (L2, 2, a2, c2, g2), (L3, 3, a3, c3, g3),
+        (L4, 4, a4, c4, g4);
+    hidden: L0, L1, L2, L3;
+    links: (L0 => L1), (L1 => L2), (L2 => L3), (L3 => L4);
+    last: (L4, 4, a4);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1), (L2, 2, a2, c2, g2), (L3, 3, a3, c3, g3),
+        (L4, 4, a4, c4, g4), (L5, 5, a5, c5, g5);
+    hidden: L0, L1, L2, L3, L4;
+    links: (L0 => L1), (L1 => L2), (L2 => L3), (L3 => L4), (L4 => L5);
+    last: (L5, 5, a5);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1), (L2, 2, a2, c2, g2), (L3, 3, a3, c3, g3),
+        (L4, 4, a4, c4, g4), (L5, 5, a5, c5, g5), (L6, 6, a6, c6, g6);
+    hidden: L0, L1, L2, L3, L4, L5;
+    links: (L0 => L1), (L1 => L2), (L2 => L3), (L3 => L4), (L4 => L5), (L5 => L6);
+    last: (L6, 6, a6);
+}
+tuple_network! {
+    first: (L0, a0, c0, g0);
+    layers: (L0, 0, a0, c0, g0), (L1, 1, a1, c1, g1), (L2, 2, a2, c2, g2), (L3, 3, a3, c3, g3),
+        (L4, 4, a4, c4, g4), (L5, 5, a5, c5, g5), (L6, 6, a6, c6, g6), (L7, 7, a7, c7, g7);
+    hidden: L0, L1, L2, L3, L4, L5, L6;
+    links: (L0 => L1), (L1 => L2), (L2 => L3), (L3 => L4), (L4 => L5), (L5 => L6), (L6 => L7);
+    last: (L7, 7, a7);
+}

@@ -1,0 +1,206 @@
+//! Adam (Keras' formulation) and AdamW (PyTorch's).
+
+use super::Optimizer;
+use crate::error::{Error, non_negative, positive, unit_interval};
+use crate::kernels::{self, AdamStep};
+use crate::layers::Parameters;
+use crate::math;
+
+/// Adam as Keras computes it (Kingma & Ba, 2015, with the paper's "ε-hat" placement):
+///
+/// ```text
+/// m = m + (g - m)(1 - β1)        v = v + (g² - v)(1 - β2)
+/// lr_t = lr · sqrt(1 - β2^t) / (1 - β1^t)
+/// w -= lr_t · m / (sqrt(v) + ε)
+/// ```
+///
+/// PyTorch's `Adam` adds ε to `sqrt(v / (1 - β2^t))` instead, so Keras' ε equals PyTorch's
+/// ε·sqrt(1 - β2^t); its default ε is 1e-8 against Keras' 1e-7.
+///
+/// ```
+/// use microtrain::{Adam, DenseParams};
+/// let adam = Adam::<DenseParams<4, 2>>::keras_default(); // lr 1e-3, β 0.9/0.999, ε 1e-7
+/// let tuned = Adam::<DenseParams<4, 2>>::new(3e-4)?.with_betas(0.9, 0.99)?;
+/// assert!(Adam::<DenseParams<4, 2>>::new(0.0).is_err());
+/// # Ok::<(), microtrain::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adam<P> {
+    learning_rate: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    beta_1_power: f32,
+    beta_2_power: f32,
+    m: P,
+    v: P,
+}
+
+impl<P: Parameters> Adam<P> {
+    /// Keras' defaults: `learning_rate = 1e-3`, `beta_1 = 0.9`, `beta_2 = 0.999`,
+    /// `epsilon = 1e-7`.
+    pub const fn keras_default() -> Self {
+        Self {
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            beta_1_power: 1.0,
+            beta_2_power: 1.0,
+            m: P::ZERO,
+            v: P::ZERO,
+        }
+    }
+
+    /// Keras' defaults with another learning rate.
+    ///
+    /// # Errors
+    /// [`Error::LearningRate`] unless `learning_rate` is finite and positive.
+    pub const fn new(learning_rate: f32) -> Result<Self, Error> {
+        match positive(learning_rate, Error::LearningRate { learning_rate }) {
+            Ok(learning_rate) => Ok(Self {
+                learning_rate,
+                ..Self::keras_default()
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `beta_1` and `beta_2`.
+    ///
+    /// # Errors
+    /// [`Error::Beta`] naming the first beta outside `[0, 1)`.
+    pub const fn with_betas(mut self, beta_1: f32, beta_2: f32) -> Result<Self, Error> {
+        self.beta_1 = match unit_interval(beta_1, Error::Beta { beta: beta_1 }) {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        };
+        self.beta_2 = match unit_interval(beta_2, Error::Beta { beta: beta_2 }) {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        };
+        Ok(self)
+    }
+
+    /// Sets `epsilon`.
+    ///
+    /// # Errors
+    /// [`Error::Epsilon`] unless `epsilon` is finite and positive.
+    pub const fn with_epsilon(mut self, epsilon: f32) -> Result<Self, Error> {
+        match positive(epsilon, Error::Epsilon { epsilon }) {
+            Ok(v) => {
+                self.epsilon = v;
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Number of updates applied so far is reflected in `β1^t`; this resets `t`, `m`, `v`.
+    pub fn reset(&mut self) {
+        self.beta_1_power = 1.0;
+        self.beta_2_power = 1.0;
+        self.m.fill_zero();
+        self.v.fill_zero();
+    }
+
+    fn advance(&mut self) -> (f32, f32) {
+        self.beta_1_power *= self.beta_1;
+        self.beta_2_power *= self.beta_2;
+        (1.0 - self.beta_1_power, 1.0 - self.beta_2_power)
+    }
+}
+
+impl<P: Parameters> Optimizer<P> for Adam<P> {
+    fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
+        let (correction_1, correction_2) = self.advance();
+        let step = AdamStep {
+            learning_rate: self.learning_rate * math::sqrt(correction_2) / correction_1,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+        };
+        let moments = self.m.tensors_mut().zip(self.v.tensors_mut());
+        for ((w, g), (m, v)) in params.zip(grads.tensors()).zip(moments) {
+            kernels::adam_update(w, g, m, v, step);
+        }
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+}
+
+/// AdamW as PyTorch computes it (Loshchilov & Hutter, 2019): decoupled weight decay
+/// `w -= lr·wd·w`, then an Adam step with ε added to the bias-corrected `sqrt(v̂)`.
+/// Defaults are PyTorch's: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
+/// `weight_decay = 1e-2`. The decay applies to every parameter, biases included, as in
+/// PyTorch's default parameter group.
+///
+/// Decoupled decay is not an L2 penalty: with Adam, `l2(λ)` is rescaled by the adaptive
+/// step while decoupled decay is not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamW<P> {
+    adam: Adam<P>,
+    weight_decay: f32,
+}
+
+impl<P: Parameters> AdamW<P> {
+    /// PyTorch's defaults with the given learning rate and weight decay.
+    ///
+    /// # Errors
+    /// [`Error::LearningRate`] unless `learning_rate` is finite and positive;
+    /// [`Error::WeightDecay`] if `weight_decay` is negative or not finite.
+    pub const fn new(learning_rate: f32, weight_decay: f32) -> Result<Self, Error> {
+        let adam = match Adam::new(learning_rate) {
+            Ok(adam) => adam,
+            Err(e) => return Err(e),
+        };
+        let adam = match adam.with_epsilon(1e-8) {
+            Ok(adam) => adam,
+            Err(e) => return Err(e),
+        };
+        match non_negative(weight_decay, Error::WeightDecay { weight_decay }) {
+            Ok(weight_decay) => Ok(Self { adam, weight_decay }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets `beta_1` and `beta_2` (PyTorch's `betas`).
+    ///
+    /// # Errors
+    /// [`Error::Beta`] naming the first beta outside `[0, 1)`.
+    pub const fn with_betas(mut self, beta_1: f32, beta_2: f32) -> Result<Self, Error> {
+        self.adam = match self.adam.with_betas(beta_1, beta_2) {
+            Ok(adam) => adam,
+            Err(e) => return Err(e),
+        };
+        Ok(self)
+    }
+}
+
+impl<P: Parameters> Optimizer<P> for AdamW<P> {
+    fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
+        let adam = &mut self.adam;
+        let (correction_1, correction_2) = adam.advance();
+        // PyTorch: w -= lr/c1 · m / (sqrt(v)/sqrt(c2) + ε)
+        //        = w -= (lr·sqrt(c2)/c1) · m / (sqrt(v) + ε·sqrt(c2)).
+        let root_2 = math::sqrt(correction_2);
+        let step = AdamStep {
+            learning_rate: adam.learning_rate * root_2 / correction_1,
+            beta_1: adam.beta_1,
+            beta_2: adam.beta_2,
+            epsilon: adam.epsilon * root_2,
+        };
+        let keep = 1.0 - adam.learning_rate * self.weight_decay;
+        let moments = adam.m.tensors_mut().zip(adam.v.tensors_mut());
+        for ((w, g), (m, v)) in params.zip(grads.tensors()).zip(moments) {
+            for x in w.iter_mut() {
+                *x *= keep;
+            }
+            kernels::adam_update(w, g, m, v, step);
+        }
+    }
+    fn learning_rate(&self) -> f32 {
+        self.adam.learning_rate
+    }
+}

@@ -1,0 +1,86 @@
+//! Stochastic gradient descent, plain and with (Nesterov) momentum.
+
+use super::Optimizer;
+use crate::error::{Error, positive, unit_interval};
+use crate::layers::Parameters;
+
+/// Plain SGD: `w -= lr·g`. No state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sgd {
+    learning_rate: f32,
+}
+
+impl Sgd {
+    /// SGD with the given learning rate.
+    ///
+    /// # Errors
+    /// [`Error::LearningRate`] unless `learning_rate` is finite and positive.
+    pub const fn new(learning_rate: f32) -> Result<Self, Error> {
+        match positive(learning_rate, Error::LearningRate { learning_rate }) {
+            Ok(learning_rate) => Ok(Self { learning_rate }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<P: Parameters> Optimizer<P> for Sgd {
+    fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
+        for (w, g) in params.zip(grads.tensors()) {
+            for (w, g) in w.iter_mut().zip(g) {
+                *w -= self.learning_rate * g;
+            }
+        }
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+}
+
+/// SGD with momentum, Keras' formulation: `v = μ·v - lr·g`, then `w += v`, or with
+/// Nesterov `w += μ·v - lr·g`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdMomentum<P> {
+    learning_rate: f32,
+    momentum: f32,
+    nesterov: bool,
+    velocity: P,
+}
+
+impl<P: Parameters> SgdMomentum<P> {
+    /// SGD with momentum `μ` (Keras' `SGD(learning_rate, momentum, nesterov)`).
+    ///
+    /// # Errors
+    /// [`Error::LearningRate`] unless `learning_rate` is finite and positive;
+    /// [`Error::Beta`] unless `0 <= momentum < 1`.
+    pub const fn new(learning_rate: f32, momentum: f32, nesterov: bool) -> Result<Self, Error> {
+        let learning_rate = match positive(learning_rate, Error::LearningRate { learning_rate }) {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        };
+        let momentum = match unit_interval(momentum, Error::Beta { beta: momentum }) {
+            Ok(v) => v,
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            learning_rate,
+            momentum,
+            nesterov,
+            velocity: P::ZERO,
+        })
+    }
+}
+
+impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
+    fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
+        let (lr, mu) = (self.learning_rate, self.momentum);
+        for ((w, g), v) in params.zip(grads.tensors()).zip(self.velocity.tensors_mut()) {
+            for ((w, g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+                *v = mu * *v - lr * g;
+                *w += if self.nesterov { mu * *v - lr * g } else { *v };
+            }
+        }
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+}

@@ -1,0 +1,456 @@
+//! Training: mini-batches of compile-time size, seeded shuffling, epochs, validation and
+//! early stopping, with no allocation anywhere.
+
+use rand_core::Rng;
+
+use crate::error::Error;
+use crate::layers::{ConstZero, Parameters, Row};
+use crate::loss::Loss;
+use crate::model::Network;
+use crate::optim::Optimizer;
+use crate::rng::Permutation;
+
+/// Samples and their targets, checked to have the same non-zero length.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset<'a, I, T> {
+    samples: &'a [I],
+    targets: &'a [T],
+}
+
+impl<'a, I, T> Dataset<'a, I, T> {
+    /// Pairs `samples[k]` with `targets[k]`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyData`] if there are no samples; [`Error::LengthMismatch`] if the
+    /// lengths differ.
+    pub const fn new(samples: &'a [I], targets: &'a [T]) -> Result<Self, Error> {
+        if samples.is_empty() {
+            return Err(Error::EmptyData);
+        }
+        if samples.len() != targets.len() {
+            return Err(Error::LengthMismatch {
+                samples: samples.len(),
+                targets: targets.len(),
+            });
+        }
+        Ok(Self { samples, targets })
+    }
+
+    /// Number of samples.
+    pub const fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Always false: a dataset has at least one sample.
+    pub const fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The samples.
+    pub const fn samples(&self) -> &'a [I] {
+        self.samples
+    }
+
+    /// The targets.
+    pub const fn targets(&self) -> &'a [T] {
+        self.targets
+    }
+
+    fn get(&self, index: usize) -> Option<(&'a I, &'a T)> {
+        Some((self.samples.get(index)?, self.targets.get(index)?))
+    }
+}
+
+/// What [`Trainer::fit`] does; `const` so firmware can keep it in flash.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitConfig {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Reshuffle the training data each epoch (Keras' `shuffle=True`).
+    pub shuffle: bool,
+    /// Stop when the monitored loss (validation loss if a validation set is given, else
+    /// training loss) has not improved by more than `min_delta` for this many epochs.
+    pub patience: Option<usize>,
+    /// The improvement that counts for early stopping.
+    pub min_delta: f32,
+}
+
+impl FitConfig {
+    /// `epochs` passes, shuffled, no early stopping.
+    pub const fn epochs(epochs: usize) -> Self {
+        Self {
+            epochs,
+            shuffle: true,
+            patience: None,
+            min_delta: 0.0,
+        }
+    }
+
+    /// Adds early stopping with the given patience.
+    pub const fn with_patience(mut self, patience: usize) -> Self {
+        self.patience = Some(patience);
+        self
+    }
+
+    /// Turns shuffling on or off.
+    pub const fn with_shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+}
+
+/// Loss and accuracy over a set of samples.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Metrics {
+    /// Mean loss per sample plus the regularization term (as Keras reports it).
+    pub loss: f32,
+    /// Fraction of predictions that are right, if the loss defines accuracy.
+    pub accuracy: Option<f32>,
+}
+
+/// What one epoch did; handed to the callback.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochReport {
+    /// Epoch number, from 0.
+    pub epoch: usize,
+    /// Training loss (mean over the epoch's batches, weighted by batch size, each batch's
+    /// loss including the penalty at that step) and accuracy.
+    pub train: Metrics,
+    /// Metrics on the validation set after the epoch, if one was given.
+    pub validation: Option<Metrics>,
+    /// Steps refused because a sample, target, loss or gradient was not finite.
+    pub skipped_steps: usize,
+}
+
+/// What the callback tells [`Trainer::fit`] after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this epoch.
+    Stop,
+}
+
+/// Receives progress from [`Trainer::fit`]. Closures `FnMut(&EpochReport) -> Control`
+/// implement it.
+pub trait Callback {
+    /// After every optimizer step: `batch` of `batches` in this epoch.
+    fn on_batch(&mut self, batch: usize, batches: usize) {
+        let _ = (batch, batches);
+    }
+    /// After every epoch.
+    fn on_epoch(&mut self, report: &EpochReport) -> Control;
+}
+
+impl<F: FnMut(&EpochReport) -> Control> Callback for F {
+    fn on_epoch(&mut self, report: &EpochReport) -> Control {
+        self(report)
+    }
+}
+
+/// How [`Trainer::fit`] ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitSummary {
+    /// Epochs run.
+    pub epochs: usize,
+    /// The last epoch's report.
+    pub last: Option<EpochReport>,
+    /// True if early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+/// Statistics of one optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// Mean loss over the batch plus the regularization term.
+    pub loss: f32,
+    /// Sum over the batch of each sample's accuracy, if defined.
+    pub correct: Option<f32>,
+    /// Samples in the batch.
+    pub rows: usize,
+}
+
+/// Everything training needs besides the model: gradients, optimizer state and the
+/// buffers for mini-batches of `B` samples. Its size is fixed at compile time.
+///
+/// ```
+/// use microtrain::*;
+/// type Net = (Dense<2, 8, Tanh>, Dense<8, 1, Sigmoid>);
+/// let mut model: Net = (Dense::new(Tanh), Dense::new(Sigmoid));
+/// let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+/// model.initialize(&mut rng);
+/// let mut trainer = Trainer::<Net, Adam<<Net as Network>::Params>, 4>::new(Adam::new(0.05)?);
+/// let x = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
+/// let y = [[0.0], [1.0], [1.0], [0.0]];
+/// let data = Dataset::new(&x, &y)?;
+/// trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &FitConfig::epochs(500), &mut rng,
+///     |_: &EpochReport| Control::Continue)?;
+/// let metrics = evaluate(&model, &BinaryCrossEntropy, data);
+/// assert_eq!(metrics.accuracy, Some(1.0));
+/// # Ok::<(), microtrain::Error>(())
+/// ```
+pub struct Trainer<N: Network, O, const B: usize> {
+    grads: N::Params,
+    optimizer: O,
+    workspace: N::Workspace<B>,
+}
+
+impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
+    const BATCH_IS_VALID: () = assert!(
+        B > 0,
+        "Trainer<_, _, B>: the batch size B must be at least 1"
+    );
+
+    /// Bytes of RAM this trainer occupies: gradients, optimizer state, batch buffers.
+    pub const RAM_BYTES: usize = core::mem::size_of::<Self>();
+
+    /// Bytes of RAM to train a model `N` with this trainer: the model (parameters and
+    /// configuration) plus [`Trainer::RAM_BYTES`]. The caller's random generator (16 bytes
+    /// for the default xoshiro128++) and the stack frames of the calls come on top.
+    pub const TRAINING_RAM_BYTES: usize = core::mem::size_of::<N>() + Self::RAM_BYTES;
+
+    /// A trainer with zeroed state; `const`, so it can be a `static`.
+    pub const fn new(optimizer: O) -> Self {
+        let () = Self::BATCH_IS_VALID;
+        Self {
+            grads: N::Params::ZERO,
+            optimizer,
+            workspace: N::Workspace::<B>::ZERO,
+        }
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &O {
+        &self.optimizer
+    }
+
+    /// The gradients of the last step.
+    pub fn gradients(&self) -> &N::Params {
+        &self.grads
+    }
+
+    /// One optimizer step on the samples `data[indices[k]]` (at most `B` of them; the rest
+    /// are ignored). The step is refused, and the model and optimizer stay as they were, if
+    /// a sample, target, loss or gradient is not finite or a target is invalid.
+    ///
+    /// # Errors
+    /// [`Error::EmptyData`] for no indices or an index past the data;
+    /// [`Error::NonFinite`] or [`Error::LabelOutOfRange`] when the step was refused.
+    pub fn step<L, R>(
+        &mut self,
+        model: &mut N,
+        loss: &L,
+        data: Dataset<'_, N::Input, L::Target>,
+        indices: &[usize],
+        rng: &mut R,
+    ) -> Result<StepReport, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + ?Sized,
+    {
+        let rows = indices.len().min(B);
+        self.step_with(
+            model,
+            loss,
+            data,
+            rows,
+            |row| indices.get(row).copied(),
+            rng,
+        )
+    }
+
+    fn step_with<L, R>(
+        &mut self,
+        model: &mut N,
+        loss: &L,
+        data: Dataset<'_, N::Input, L::Target>,
+        rows: usize,
+        index_of: impl Fn(usize) -> Option<usize>,
+        rng: &mut R,
+    ) -> Result<StepReport, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + ?Sized,
+    {
+        let rows = rows.min(B);
+        if rows == 0 {
+            return Err(Error::EmptyData);
+        }
+        let sample_of = |row| {
+            index_of(row)
+                .and_then(|index| data.get(index))
+                .ok_or(Error::EmptyData)
+        };
+        for (row, slot) in N::input_rows(&mut self.workspace)
+            .iter_mut()
+            .enumerate()
+            .take(rows)
+        {
+            let (sample, target) = sample_of(row)?;
+            if !sample.as_slice().iter().all(|v| v.is_finite()) {
+                return Err(Error::NonFinite);
+            }
+            loss.check(target)?;
+            *slot = *sample;
+        }
+        model.forward(&mut self.workspace, rows, rng);
+
+        let scale = 1.0 / rows as f32;
+        let (mut loss_sum, mut correct) = (0.0f32, None::<f32>);
+        let activation = *model.output_activation();
+        for (row, output) in N::output_rows(&mut self.workspace)
+            .iter_mut()
+            .enumerate()
+            .take(rows)
+        {
+            let (_, target) = sample_of(row)?;
+            loss_sum += loss.value(output, target);
+            if let Some(a) = loss.accuracy(output, target) {
+                correct = Some(correct.unwrap_or(0.0) + a);
+            }
+            loss.delta(&activation, output, target, scale);
+        }
+        if !loss_sum.is_finite() {
+            return Err(Error::NonFinite);
+        }
+
+        self.grads.fill_zero();
+        let penalty = model.backward(&mut self.workspace, rows, &mut self.grads);
+        let finite = self
+            .grads
+            .tensors()
+            .all(|t| t.iter().all(|g| g.is_finite()));
+        if !finite || !penalty.is_finite() {
+            return Err(Error::NonFinite);
+        }
+        self.optimizer.step(model.parameters_mut(), &self.grads);
+        Ok(StepReport {
+            loss: loss_sum * scale + penalty,
+            correct,
+            rows,
+        })
+    }
+
+    /// Trains `model` on `train` for `config.epochs` epochs of mini-batches of `B` samples
+    /// (the last batch of an epoch may be smaller), reshuffled every epoch from `rng`.
+    /// After each epoch the callback gets the epoch's loss and accuracy and, if `validation`
+    /// is given, the validation metrics; it may stop the run. Steps refused for non-finite
+    /// or invalid data are skipped and counted in the report.
+    ///
+    /// # Errors
+    /// Only errors that make every step fail are returned: none at present, since the
+    /// data set is validated by [`Dataset::new`]; a refused step is counted, not returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit<L, R, C>(
+        &mut self,
+        model: &mut N,
+        loss: &L,
+        train: Dataset<'_, N::Input, L::Target>,
+        validation: Option<Dataset<'_, N::Input, L::Target>>,
+        config: &FitConfig,
+        rng: &mut R,
+        mut callback: C,
+    ) -> Result<FitSummary, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + ?Sized,
+        C: Callback,
+    {
+        let len = train.len();
+        let batches = len.div_ceil(B);
+        let mut summary = FitSummary {
+            epochs: 0,
+            last: None,
+            stopped_early: false,
+        };
+        let (mut best, mut since_best) = (f32::INFINITY, 0usize);
+        for epoch in 0..config.epochs {
+            let order = if config.shuffle {
+                Permutation::new(len, rng)
+            } else {
+                Permutation::identity(len)
+            };
+            let (mut loss_sum, mut correct, mut counted, mut skipped) =
+                (0.0f32, None::<f32>, 0usize, 0usize);
+            for batch in 0..batches {
+                let start = batch * B;
+                let rows = B.min(len - start);
+                let index_of = |row: usize| Some(order.get(start + row));
+                match self.step_with(model, loss, train, rows, index_of, rng) {
+                    Ok(step) => {
+                        loss_sum += step.loss * step.rows as f32;
+                        counted += step.rows;
+                        if let Some(c) = step.correct {
+                            correct = Some(correct.unwrap_or(0.0) + c);
+                        }
+                    }
+                    Err(_) => skipped += 1,
+                }
+                callback.on_batch(batch, batches);
+            }
+            let denominator = counted.max(1) as f32;
+            let report = EpochReport {
+                epoch,
+                train: Metrics {
+                    loss: if counted == 0 {
+                        f32::NAN
+                    } else {
+                        loss_sum / denominator
+                    },
+                    accuracy: correct.map(|c| c / denominator),
+                },
+                validation: validation.map(|v| evaluate(model, loss, v)),
+                skipped_steps: skipped,
+            };
+            summary.epochs = epoch + 1;
+            summary.last = Some(report);
+            let control = callback.on_epoch(&report);
+            if let Some(patience) = config.patience {
+                let monitored = report.validation.map_or(report.train.loss, |m| m.loss);
+                if monitored < best - config.min_delta {
+                    (best, since_best) = (monitored, 0);
+                } else {
+                    since_best += 1;
+                    if since_best > patience {
+                        summary.stopped_early = true;
+                        break;
+                    }
+                }
+            }
+            if control == Control::Stop {
+                break;
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// Runs the model on every sample (inference: dropout off) and averages loss and accuracy;
+/// the loss includes the regularization term, as Keras' `evaluate` does.
+pub fn evaluate<N, L>(model: &N, loss: &L, data: Dataset<'_, N::Input, L::Target>) -> Metrics
+where
+    N: Network,
+    L: Loss<N::OutputActivation, N::Output>,
+{
+    let (mut loss_sum, mut correct) = (0.0f32, None::<f32>);
+    for (sample, target) in data.samples().iter().zip(data.targets()) {
+        let output = model.infer(sample);
+        loss_sum += loss.value(&output, target);
+        if let Some(a) = loss.accuracy(&output, target) {
+            correct = Some(correct.unwrap_or(0.0) + a);
+        }
+    }
+    let n = data.len().max(1) as f32;
+    Metrics {
+        loss: loss_sum / n + model.penalty(),
+        accuracy: correct.map(|c| c / n),
+    }
+}
+
+/// Runs the model on each sample of `inputs` and writes the results to `outputs`
+/// (up to the shorter length). Inference: dropout is the identity.
+pub fn predict<N: Network>(model: &N, inputs: &[N::Input], outputs: &mut [N::Output]) {
+    for (x, y) in inputs.iter().zip(outputs.iter_mut()) {
+        *y = model.infer(x);
+    }
+}
