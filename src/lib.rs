@@ -68,6 +68,7 @@
 extern crate std;
 
 pub mod activation;
+pub mod cv;
 pub mod error;
 pub mod kernels;
 pub mod layers;

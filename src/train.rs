@@ -259,9 +259,55 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         )
     }
 
+    /// Computes the gradients of one batch into [`Trainer::gradients`] without updating the
+    /// model: forward, loss, backward. Useful to check gradients or to inspect a step.
+    ///
+    /// # Errors
+    /// As [`Trainer::step`].
+    pub fn compute_gradients<L, R>(
+        &mut self,
+        model: &N,
+        loss: &L,
+        data: Dataset<'_, N::Input, L::Target>,
+        indices: &[usize],
+        rng: &mut R,
+    ) -> Result<StepReport, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + ?Sized,
+    {
+        let rows = indices.len().min(B);
+        self.gradients_with(
+            model,
+            loss,
+            data,
+            rows,
+            |row| indices.get(row).copied(),
+            rng,
+        )
+    }
+
     fn step_with<L, R>(
         &mut self,
         model: &mut N,
+        loss: &L,
+        data: Dataset<'_, N::Input, L::Target>,
+        rows: usize,
+        index_of: impl Fn(usize) -> Option<usize>,
+        rng: &mut R,
+    ) -> Result<StepReport, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + ?Sized,
+    {
+        let report = self.gradients_with(model, loss, data, rows, index_of, rng)?;
+        self.optimizer.step(model.parameters_mut(), &self.grads);
+        Ok(report)
+    }
+
+    fn gradients_with<L, R>(
+        &mut self,
+        model: &N,
         loss: &L,
         data: Dataset<'_, N::Input, L::Target>,
         rows: usize,
@@ -323,7 +369,6 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         if !finite || !penalty.is_finite() {
             return Err(Error::NonFinite);
         }
-        self.optimizer.step(model.parameters_mut(), &self.grads);
         Ok(StepReport {
             loss: loss_sum * scale + penalty,
             correct,

@@ -1,0 +1,1 @@
+//! K-fold cross-validation without allocation (to be completed).
