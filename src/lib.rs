@@ -114,3 +114,8 @@ pub const fn unwrap_const<T: Copy>(result: Result<T, Error>) -> T {
         Err(_) => panic!("invalid microtrain configuration in a const context"),
     }
 }
+
+/// The README's code, compiled and run as a doctest so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
