@@ -81,6 +81,7 @@ pub mod rng;
 pub mod train;
 
 pub use activation::{Activation, Elementwise, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use cv::KFold;
 pub use error::Error;
 pub use layers::{
     ConstZero, Dense, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams, OutputLayer,
