@@ -44,6 +44,16 @@ pub enum Error {
         /// The refused slope.
         alpha: f32,
     },
+    /// A gradient-clipping limit that is not finite and positive.
+    Clip {
+        /// The refused limit.
+        limit: f32,
+    },
+    /// A max-norm constraint that is not finite and positive.
+    MaxNorm {
+        /// The refused maximum.
+        max_value: f32,
+    },
     /// A batch size of zero.
     BatchSize,
     /// A sample slice that is empty.
@@ -78,6 +88,24 @@ pub enum Error {
     },
     /// An input, loss or gradient that is NaN or infinite: the step was not applied.
     NonFinite,
+    /// A buffer too small for a saved model.
+    Buffer {
+        /// Bytes the operation needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        available: usize,
+    },
+    /// A saved model that does not start with the format's magic bytes.
+    Magic,
+    /// A saved model in a format version this build cannot read.
+    Version {
+        /// The version found in the buffer.
+        found: u16,
+    },
+    /// A saved model whose layer sizes or parameter counts differ from the model's.
+    Shape,
+    /// A saved model whose checksum does not match its contents.
+    Checksum,
 }
 
 impl fmt::Display for Error {
@@ -103,6 +131,15 @@ impl fmt::Display for Error {
             Error::Slope { alpha } => {
                 write!(f, "LeakyReLU slope {alpha} is negative or not finite")
             }
+            Error::Clip { limit } => {
+                write!(
+                    f,
+                    "gradient clipping limit {limit} is not finite and positive"
+                )
+            }
+            Error::MaxNorm { max_value } => {
+                write!(f, "max-norm {max_value} is not finite and positive")
+            }
             Error::BatchSize => write!(f, "batch size must be at least 1"),
             Error::EmptyData => write!(f, "no samples were given"),
             Error::LengthMismatch { samples, targets } => {
@@ -121,7 +158,19 @@ impl fmt::Display for Error {
                 )
             }
             Error::FoldIndex { fold, folds } => write!(f, "fold {fold} is not below {folds}"),
-            Error::NonFinite => write!(f, "a sample, loss or gradient was NaN or infinite"),
+            Error::NonFinite => write!(f, "a sample, loss, gradient or value was NaN or infinite"),
+            Error::Buffer { needed, available } => {
+                write!(f, "buffer of {available} bytes, {needed} needed")
+            }
+            Error::Magic => write!(f, "not a saved microtrain model (bad magic bytes)"),
+            Error::Version { found } => {
+                write!(f, "saved model format version {found} is not supported")
+            }
+            Error::Shape => write!(
+                f,
+                "saved model's layer sizes or parameter counts differ from this model's"
+            ),
+            Error::Checksum => write!(f, "saved model is corrupted (CRC-32 mismatch)"),
         }
     }
 }

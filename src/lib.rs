@@ -77,6 +77,7 @@ pub mod math;
 pub mod model;
 pub mod optim;
 pub mod penalty;
+pub mod persist;
 pub mod rng;
 pub mod train;
 
@@ -97,8 +98,8 @@ pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;
 pub use train::{
-    Callback, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport, Trainer,
-    evaluate, predict,
+    Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport,
+    Trainer, evaluate, predict,
 };
 
 /// Unwraps a `Result` in a `const` context (a compile error if it is `Err`), so that a

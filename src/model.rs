@@ -54,6 +54,8 @@ pub trait Network {
 
     /// Number of trainable scalars.
     const PARAMETERS: usize = <Self::Params as Parameters>::COUNT;
+    /// The width of every layer boundary, input first (what a saved model records).
+    const WIDTHS: &'static [usize];
 
     /// Inference on one sample; dropout is the identity.
     fn infer(&self, input: &Self::Input) -> Self::Output;
@@ -82,6 +84,8 @@ pub trait Network {
     fn penalty(&self) -> f32;
     /// Draws fresh initial parameters for every layer.
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R);
+    /// Applies every layer's constraint (called after each optimizer step).
+    fn apply_constraints(&mut self);
     /// The parameter tensors, in the order of [`Parameters::tensors`] of `Self::Params`.
     fn parameters(&self) -> impl Iterator<Item = &[f32]>;
     /// The parameter tensors, mutably.
@@ -191,6 +195,10 @@ macro_rules! tuple_network {
             type Output = <$Last as Layer>::Output;
             type Params = ($(<$L as Layer>::Params,)+);
             type OutputActivation = <$Last as Layer>::Activation;
+            const WIDTHS: &'static [usize] = &[
+                <<$F as Layer>::Input as Row>::WIDTH,
+                $(<<$L as Layer>::Output as Row>::WIDTH,)+
+            ];
             type Workspace<const B: usize> = Workspace<
                 <$F as Layer>::Input,
                 ($([<$L as Layer>::Output; B],)+),
@@ -249,6 +257,10 @@ macro_rules! tuple_network {
 
             fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
                 $(self.$i.initialize(rng);)+
+            }
+
+            fn apply_constraints(&mut self) {
+                $(self.$i.apply_constraints();)+
             }
 
             fn parameters(&self) -> impl Iterator<Item = &[f32]> {

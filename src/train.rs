@@ -193,6 +193,109 @@ pub struct Trainer<N: Network, O, const B: usize> {
     grads: N::Params,
     optimizer: O,
     workspace: N::Workspace<B>,
+    clipping: Clipping,
+    checked_updates: bool,
+}
+
+/// Gradient clipping before each update, with Keras' optimizer options as semantics.
+///
+/// Applied in this order when several are set: `value`, then per-tensor `norm`, then
+/// `global_norm`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Clipping {
+    value: Option<f32>,
+    norm: Option<f32>,
+    global_norm: Option<f32>,
+}
+
+impl Clipping {
+    /// No clipping.
+    pub const NONE: Self = Self {
+        value: None,
+        norm: None,
+        global_norm: None,
+    };
+
+    /// Keras' `clipvalue`: each gradient value is clamped to `[-limit, limit]`.
+    ///
+    /// # Errors
+    /// [`Error::Clip`] unless `limit` is finite and positive.
+    pub const fn value(mut self, limit: f32) -> Result<Self, Error> {
+        match crate::error::positive(limit, Error::Clip { limit }) {
+            Ok(limit) => {
+                self.value = Some(limit);
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keras' `clipnorm`: each tensor's gradient (a layer's weights, or its bias) is scaled
+    /// down so that its L2 norm is at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::Clip`] unless `limit` is finite and positive.
+    pub const fn norm(mut self, limit: f32) -> Result<Self, Error> {
+        match crate::error::positive(limit, Error::Clip { limit }) {
+            Ok(limit) => {
+                self.norm = Some(limit);
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keras' `global_clipnorm` (PyTorch's `clip_grad_norm_`): all gradients are scaled
+    /// down together so that their joint L2 norm is at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::Clip`] unless `limit` is finite and positive.
+    pub const fn global_norm(mut self, limit: f32) -> Result<Self, Error> {
+        match crate::error::positive(limit, Error::Clip { limit }) {
+            Ok(limit) => {
+                self.global_norm = Some(limit);
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn apply<P: Parameters>(&self, grads: &mut P) {
+        if let Some(limit) = self.value {
+            for tensor in grads.tensors_mut() {
+                for g in tensor {
+                    *g = g.clamp(-limit, limit);
+                }
+            }
+        }
+        if let Some(limit) = self.norm {
+            for tensor in grads.tensors_mut() {
+                scale_to_norm(tensor, squared_norm(tensor), limit);
+            }
+        }
+        if let Some(limit) = self.global_norm {
+            let total: f32 = grads.tensors().map(squared_norm).sum();
+            for tensor in grads.tensors_mut() {
+                scale_to_norm(tensor, total, limit);
+            }
+        }
+    }
+}
+
+fn squared_norm(values: &[f32]) -> f32 {
+    values.iter().map(|g| g * g).sum()
+}
+
+/// Scales `values` by `limit / norm` if `norm = sqrt(squared) > limit` (TensorFlow's
+/// `clip_by_norm` / `clip_by_global_norm`).
+fn scale_to_norm(values: &mut [f32], squared: f32, limit: f32) {
+    let norm = crate::math::sqrt(squared);
+    if norm > limit {
+        let factor = limit / norm;
+        for g in values {
+            *g *= factor;
+        }
+    }
 }
 
 impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
@@ -209,19 +312,43 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     /// for the default xoshiro128++) and the stack frames of the calls come on top.
     pub const TRAINING_RAM_BYTES: usize = core::mem::size_of::<N>() + Self::RAM_BYTES;
 
-    /// A trainer with zeroed state; `const`, so it can be a `static`.
+    /// A trainer with zeroed state; `const`, so it can be a `static`. Updates are checked
+    /// (see [`Trainer::with_checked_updates`]); no gradient clipping.
     pub const fn new(optimizer: O) -> Self {
         let () = Self::BATCH_IS_VALID;
         Self {
             grads: N::Params::ZERO,
             optimizer,
             workspace: N::Workspace::<B>::ZERO,
+            clipping: Clipping::NONE,
+            checked_updates: true,
         }
+    }
+
+    /// Clips gradients before every update.
+    pub const fn with_clipping(mut self, clipping: Clipping) -> Self {
+        self.clipping = clipping;
+        self
+    }
+
+    /// Whether each update is computed once without being written, to refuse a step that
+    /// would make a parameter or the optimizer's state NaN or infinite (e.g. an exploding
+    /// learning rate) before anything changes. On by default. Turning it off saves that
+    /// pass (about the cost of the update itself); samples, losses and gradients are still
+    /// checked, so only a finite gradient that overflows a weight can then get through.
+    pub const fn with_checked_updates(mut self, checked: bool) -> Self {
+        self.checked_updates = checked;
+        self
     }
 
     /// The optimizer.
     pub fn optimizer(&self) -> &O {
         &self.optimizer
+    }
+
+    /// The optimizer, mutably (e.g. to restore its saved state).
+    pub fn optimizer_mut(&mut self) -> &mut O {
+        &mut self.optimizer
     }
 
     /// The gradients of the last step.
@@ -301,7 +428,16 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         R: Rng + ?Sized,
     {
         let report = self.gradients_with(model, loss, data, rows, index_of, rng)?;
+        self.clipping.apply(&mut self.grads);
+        if self.checked_updates
+            && !self
+                .optimizer
+                .update_is_finite(model.parameters(), &self.grads)
+        {
+            return Err(Error::NonFinite);
+        }
         self.optimizer.step(model.parameters_mut(), &self.grads);
+        model.apply_constraints();
         Ok(report)
     }
 

@@ -74,3 +74,13 @@ pub struct AdamStep {
     /// Added to `sqrt(v)`.
     pub epsilon: f32,
 }
+
+/// One Adam update of one value, returning the new `(w, m, v)`; the formula every
+/// `adam_update` kernel implements, and what [`crate::Optimizer::update_is_finite`] checks.
+#[inline(always)]
+pub fn adam_candidate(w: f32, g: f32, m: f32, v: f32, step: AdamStep) -> (f32, f32, f32) {
+    let m = m + (g - m) * (1.0 - step.beta_1);
+    let v = v + (g * g - v) * (1.0 - step.beta_2);
+    let w = w - step.learning_rate * m / (crate::math::sqrt(v) + step.epsilon);
+    (w, m, v)
+}

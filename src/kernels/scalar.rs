@@ -223,11 +223,8 @@ pub fn adam_update(
     v: &mut [f32],
     step: super::AdamStep,
 ) {
-    let (one_minus_beta_1, one_minus_beta_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
     let moments = m.iter_mut().zip(v.iter_mut());
     for ((w, &g), (m, v)) in weights.iter_mut().zip(grads).zip(moments) {
-        *m += (g - *m) * one_minus_beta_1;
-        *v += (g * g - *v) * one_minus_beta_2;
-        *w -= step.learning_rate * *m / (math::sqrt(*v) + step.epsilon);
+        (*w, *m, *v) = super::adam_candidate(*w, g, *m, *v, step);
     }
 }

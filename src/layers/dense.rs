@@ -64,6 +64,8 @@ pub struct Dense<const IN: usize, const OUT: usize, A: Activation = Identity> {
     activation: A,
     kernel_regularizer: Regularizer,
     bias_regularizer: Regularizer,
+    // Infinity means no constraint (4 bytes instead of an Option's 8).
+    max_norm: f32,
     initializer: Initializer,
 }
 
@@ -82,6 +84,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
             activation,
             kernel_regularizer: Regularizer::NONE,
             bias_regularizer: Regularizer::NONE,
+            max_norm: f32::INFINITY,
             initializer: Initializer::GlorotUniform,
         }
     }
@@ -96,6 +99,23 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
     pub const fn with_bias_regularizer(mut self, regularizer: Regularizer) -> Self {
         self.bias_regularizer = regularizer;
         self
+    }
+
+    /// Keras' `kernel_constraint=MaxNorm(max_value)`: after every update, each output's
+    /// incoming weight vector `w[o]` is rescaled to norm `min(‖w[o]‖, max_value)` (as
+    /// Keras: `w · clip(‖w‖, 0, max) / (1e-7 + ‖w‖)`). The classic partner of dropout
+    /// (Srivastava et al., 2014).
+    ///
+    /// # Errors
+    /// [`Error::MaxNorm`](crate::Error::MaxNorm) unless `max_value` is finite and positive.
+    pub const fn with_max_norm(mut self, max_value: f32) -> Result<Self, crate::Error> {
+        match crate::error::positive(max_value, crate::Error::MaxNorm { max_value }) {
+            Ok(max_value) => {
+                self.max_norm = max_value;
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Chooses how [`Dense::initialize`] draws the weights.
@@ -223,6 +243,21 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
 
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         Dense::initialize(self, rng);
+    }
+
+    fn apply_constraints(&mut self) {
+        /// Keras' `backend.epsilon()`, in MaxNorm's denominator.
+        const EPSILON: f32 = 1e-7;
+        if !self.max_norm.is_finite() {
+            return;
+        }
+        for row in &mut self.params.weights {
+            let norm = math::sqrt(row.iter().map(|w| w * w).sum());
+            let factor = norm.min(self.max_norm) / (EPSILON + norm);
+            for w in row {
+                *w *= factor;
+            }
+        }
     }
 }
 

@@ -150,6 +150,8 @@ pub trait Layer {
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         let _ = rng;
     }
+    /// Projects the parameters back onto their constraint (e.g. max-norm) after an update.
+    fn apply_constraints(&mut self) {}
 }
 
 /// A layer that may end a network: its activation is what a [`crate::Loss`] pairs with.

@@ -30,8 +30,8 @@ pub struct Adam<P> {
     beta_1: f32,
     beta_2: f32,
     epsilon: f32,
-    beta_1_power: f32,
-    beta_2_power: f32,
+    // β1^t and β2^t, kept as an array so the optimizer state is a list of f32 tensors.
+    powers: [f32; 2],
     m: P,
     v: P,
 }
@@ -45,8 +45,7 @@ impl<P: Parameters> Adam<P> {
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
-            beta_1_power: 1.0,
-            beta_2_power: 1.0,
+            powers: [1.0, 1.0],
             m: P::ZERO,
             v: P::ZERO,
         }
@@ -96,30 +95,68 @@ impl<P: Parameters> Adam<P> {
         }
     }
 
-    /// Number of updates applied so far is reflected in `β1^t`; this resets `t`, `m`, `v`.
+    /// Forgets the moments and the step count, as a freshly built optimizer.
     pub fn reset(&mut self) {
-        self.beta_1_power = 1.0;
-        self.beta_2_power = 1.0;
+        self.powers = [1.0, 1.0];
         self.m.fill_zero();
         self.v.fill_zero();
     }
 
+    /// Advances `t` and returns the bias corrections `(1 - β1^t, 1 - β2^t)`.
     fn advance(&mut self) -> (f32, f32) {
-        self.beta_1_power *= self.beta_1;
-        self.beta_2_power *= self.beta_2;
-        (1.0 - self.beta_1_power, 1.0 - self.beta_2_power)
+        self.powers = self.next_powers();
+        let [beta_1_power, beta_2_power] = self.powers;
+        (1.0 - beta_1_power, 1.0 - beta_2_power)
+    }
+
+    fn next_powers(&self) -> [f32; 2] {
+        let [beta_1_power, beta_2_power] = self.powers;
+        [beta_1_power * self.beta_1, beta_2_power * self.beta_2]
+    }
+
+    /// The coefficients of the next step, Keras' ε placement (`ε_scale = 1`) or PyTorch's
+    /// (`ε_scale = sqrt(1 - β2^t)`, see [`AdamW`]).
+    fn next_step(&self, pytorch_epsilon: bool) -> AdamStep {
+        let [beta_1_power, beta_2_power] = self.next_powers();
+        let (correction_1, correction_2) = (1.0 - beta_1_power, 1.0 - beta_2_power);
+        let root_2 = math::sqrt(correction_2);
+        AdamStep {
+            learning_rate: self.learning_rate * root_2 / correction_1,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: if pytorch_epsilon {
+                self.epsilon * root_2
+            } else {
+                self.epsilon
+            },
+        }
+    }
+
+    fn update_is_finite_with<'a, I: Iterator<Item = &'a [f32]>>(
+        &self,
+        params: I,
+        grads: &P,
+        step: AdamStep,
+        keep: f32,
+    ) -> bool {
+        let moments = self.m.tensors().zip(self.v.tensors());
+        params
+            .zip(grads.tensors())
+            .zip(moments)
+            .all(|((w, g), (m, v))| {
+                let mut values = w.iter().zip(g).zip(m.iter().zip(v));
+                values.all(|((&w, &g), (&m, &v))| {
+                    let (w, m, v) = kernels::adam_candidate(w * keep, g, m, v, step);
+                    w.is_finite() && m.is_finite() && v.is_finite()
+                })
+            })
     }
 }
 
 impl<P: Parameters> Optimizer<P> for Adam<P> {
     fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
-        let (correction_1, correction_2) = self.advance();
-        let step = AdamStep {
-            learning_rate: self.learning_rate * math::sqrt(correction_2) / correction_1,
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-        };
+        let step = self.next_step(false);
+        self.advance();
         let moments = self.m.tensors_mut().zip(self.v.tensors_mut());
         for ((w, g), (m, v)) in params.zip(grads.tensors()).zip(moments) {
             kernels::adam_update(w, g, m, v, step);
@@ -127,6 +164,21 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
     }
     fn learning_rate(&self) -> f32 {
         self.learning_rate
+    }
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        self.update_is_finite_with(params, grads, self.next_step(false), 1.0)
+    }
+    const STATE_LEN: usize = 2 + 2 * P::COUNT;
+    fn state(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::once(&self.powers[..])
+            .chain(self.m.tensors())
+            .chain(self.v.tensors())
+    }
+    fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        let Self { powers, m, v, .. } = self;
+        core::iter::once(&mut powers[..])
+            .chain(m.tensors_mut())
+            .chain(v.tensors_mut())
     }
 }
 
@@ -178,20 +230,21 @@ impl<P: Parameters> AdamW<P> {
     }
 }
 
+impl<P: Parameters> AdamW<P> {
+    /// The factor decoupled decay multiplies every weight by.
+    fn keep(&self) -> f32 {
+        1.0 - self.adam.learning_rate * self.weight_decay
+    }
+}
+
 impl<P: Parameters> Optimizer<P> for AdamW<P> {
     fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
+        let keep = self.keep();
         let adam = &mut self.adam;
-        let (correction_1, correction_2) = adam.advance();
         // PyTorch: w -= lr/c1 · m / (sqrt(v)/sqrt(c2) + ε)
         //        = w -= (lr·sqrt(c2)/c1) · m / (sqrt(v) + ε·sqrt(c2)).
-        let root_2 = math::sqrt(correction_2);
-        let step = AdamStep {
-            learning_rate: adam.learning_rate * root_2 / correction_1,
-            beta_1: adam.beta_1,
-            beta_2: adam.beta_2,
-            epsilon: adam.epsilon * root_2,
-        };
-        let keep = 1.0 - adam.learning_rate * self.weight_decay;
+        let step = adam.next_step(true);
+        adam.advance();
         let moments = adam.m.tensors_mut().zip(adam.v.tensors_mut());
         for ((w, g), (m, v)) in params.zip(grads.tensors()).zip(moments) {
             for x in w.iter_mut() {
@@ -202,5 +255,16 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     }
     fn learning_rate(&self) -> f32 {
         self.adam.learning_rate
+    }
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        self.adam
+            .update_is_finite_with(params, grads, self.adam.next_step(true), self.keep())
+    }
+    const STATE_LEN: usize = <Adam<P> as Optimizer<P>>::STATE_LEN;
+    fn state(&self) -> impl Iterator<Item = &[f32]> {
+        self.adam.state()
+    }
+    fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        self.adam.state_mut()
     }
 }

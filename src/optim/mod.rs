@@ -28,4 +28,19 @@ pub trait Optimizer<P: Parameters> {
 
     /// The base learning rate.
     fn learning_rate(&self) -> f32;
+
+    /// True if the next [`Optimizer::step`] with these parameters and gradients would leave
+    /// every parameter and state value finite. It computes the update without writing it,
+    /// so that a step can be refused before anything changes (see
+    /// [`crate::Trainer::with_checked_updates`]).
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool;
+
+    /// Number of `f32` values in the optimizer's state (what [`Optimizer::state`] yields).
+    const STATE_LEN: usize;
+
+    /// The state as flat tensors (moments, step counters as `f32` powers), for saving.
+    fn state(&self) -> impl Iterator<Item = &[f32]>;
+
+    /// The state, mutably, in the order of [`Optimizer::state`], for restoring.
+    fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]>;
 }

@@ -31,8 +31,22 @@ impl<P: Parameters> Optimizer<P> for Sgd {
             }
         }
     }
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        params.zip(grads.tensors()).all(|(w, g)| {
+            w.iter()
+                .zip(g)
+                .all(|(w, g)| (w - self.learning_rate * g).is_finite())
+        })
+    }
     fn learning_rate(&self) -> f32 {
         self.learning_rate
+    }
+    const STATE_LEN: usize = 0;
+    fn state(&self) -> impl Iterator<Item = &[f32]> {
+        core::iter::empty()
+    }
+    fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::empty()
     }
 }
 
@@ -80,7 +94,27 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
             }
         }
     }
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        let (lr, mu) = (self.learning_rate, self.momentum);
+        params
+            .zip(grads.tensors())
+            .zip(self.velocity.tensors())
+            .all(|((w, g), v)| {
+                w.iter().zip(g).zip(v).all(|((w, g), v)| {
+                    let v = mu * v - lr * g;
+                    let w = w + if self.nesterov { mu * v - lr * g } else { v };
+                    v.is_finite() && w.is_finite()
+                })
+            })
+    }
     fn learning_rate(&self) -> f32 {
         self.learning_rate
+    }
+    const STATE_LEN: usize = P::COUNT;
+    fn state(&self) -> impl Iterator<Item = &[f32]> {
+        self.velocity.tensors()
+    }
+    fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        self.velocity.tensors_mut()
     }
 }

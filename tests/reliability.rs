@@ -1,0 +1,326 @@
+//! A bad sample, label or learning rate never corrupts a model: refused steps leave the
+//! weights and the optimizer state exactly as they were. Clipping and max-norm follow Keras.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use microtrain::persist;
+use microtrain::*;
+
+type Net = (Dense<3, 6, Tanh>, Dropout<6>, Dense<6, 3, Softmax>);
+type Opt = Adam<<Net as Network>::Params>;
+type Labels = SparseCategoricalCrossEntropy<u8>;
+
+fn model() -> Net {
+    let mut net: Net = (
+        Dense::new(Tanh).with_kernel_regularizer(l1_l2(1e-3, 1e-3).unwrap()),
+        Dropout::new(0.3).unwrap(),
+        Dense::new(Softmax),
+    );
+    net.initialize(&mut Xoshiro128PlusPlus::seed_from_u64(12));
+    net
+}
+
+fn samples() -> (Vec<[f32; 3]>, Vec<u8>) {
+    let x = vec![
+        [0.1, -0.4, 0.9],
+        [1.0, 0.2, -0.3],
+        [-0.7, 0.5, 0.0],
+        [0.3, 0.3, 0.3],
+    ];
+    let y = vec![0, 1, 2, 1];
+    (x, y)
+}
+
+/// Everything a step could touch, as bits: parameters and the optimizer's saved state.
+fn snapshot(net: &Net, optimizer: &Opt) -> Vec<u8> {
+    let mut buffer = vec![0u8; persist::training_state_len::<Net, Opt>()];
+    persist::save_with_optimizer(net, optimizer, &mut buffer).unwrap();
+    buffer
+}
+
+/// Warms the optimizer up so that its state is not all zeros, then returns model + trainer.
+fn warmed_up(learning_rate: f32) -> (Net, Trainer<Net, Opt, 2>, Xoshiro128PlusPlus) {
+    let mut net = model();
+    let mut trainer = Trainer::<Net, Opt, 2>::new(Adam::new(learning_rate).unwrap());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
+    let (x, y) = samples();
+    let data = Dataset::new(&x, &y).unwrap();
+    trainer
+        .step(&mut net, &Labels::new(), data, &[0, 1], &mut rng)
+        .unwrap();
+    (net, trainer, rng)
+}
+
+fn assert_refused(x: &[[f32; 3]], y: &[u8], learning_rate: f32, expected: Error) {
+    let (mut net, mut trainer, mut rng) = warmed_up(learning_rate);
+    let before = snapshot(&net, trainer.optimizer());
+    let data = Dataset::new(x, y).unwrap();
+    let result = trainer.step(&mut net, &Labels::new(), data, &[0, 1], &mut rng);
+    assert_eq!(
+        result.err(),
+        Some(expected),
+        "x {x:?}, y {y:?}, lr {learning_rate}"
+    );
+    assert_eq!(
+        snapshot(&net, trainer.optimizer()),
+        before,
+        "a refused step changed the model or optimizer"
+    );
+}
+
+#[test]
+fn nan_and_infinite_samples_leave_model_and_optimizer_untouched() {
+    let (mut x, y) = samples();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        x[1][2] = bad;
+        assert_refused(&x, &y, 1e-3, Error::NonFinite);
+    }
+}
+
+#[test]
+fn out_of_range_label_leaves_model_and_optimizer_untouched() {
+    let (x, mut y) = samples();
+    y[1] = 3;
+    assert_refused(
+        &x,
+        &y,
+        1e-3,
+        Error::LabelOutOfRange {
+            label: 3,
+            classes: 3,
+        },
+    );
+}
+
+#[test]
+fn exploding_learning_rate_leaves_model_and_optimizer_untouched() {
+    let (x, y) = samples();
+    assert_refused(&x, &y, f32::MAX, Error::NonFinite);
+}
+
+#[test]
+fn huge_inputs_with_finite_values_are_refused_when_the_loss_overflows() {
+    let (mut x, y) = samples();
+    x[0] = [f32::MAX, f32::MAX, -f32::MAX];
+    let (mut net, mut trainer, mut rng) = warmed_up(1e-3);
+    let before = snapshot(&net, trainer.optimizer());
+    let result = trainer.step(
+        &mut net,
+        &Labels::new(),
+        Dataset::new(&x, &y).unwrap(),
+        &[0, 1],
+        &mut rng,
+    );
+    // Either the step is refused and nothing changed, or it went through and all is finite.
+    match result {
+        Err(_) => assert_eq!(snapshot(&net, trainer.optimizer()), before),
+        Ok(_) => assert!(net.parameters().flatten().all(|v| v.is_finite())),
+    }
+}
+
+#[test]
+fn fit_counts_refused_steps_and_keeps_training() {
+    let (mut x, y) = samples();
+    x[2][0] = f32::NAN;
+    let mut net = model();
+    let mut trainer = Trainer::<Net, Opt, 1>::new(Adam::keras_default());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+    let mut skipped = Vec::new();
+    trainer
+        .fit(
+            &mut net,
+            &Labels::new(),
+            Dataset::new(&x, &y).unwrap(),
+            None,
+            &FitConfig::epochs(3),
+            &mut rng,
+            |r: &EpochReport| {
+                skipped.push(r.skipped_steps);
+                Control::Continue
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        skipped,
+        vec![1, 1, 1],
+        "one bad sample per epoch of 4 single-sample steps"
+    );
+    assert!(net.parameters().flatten().all(|v| v.is_finite()));
+}
+
+#[test]
+fn unchecked_updates_still_refuse_bad_samples() {
+    let (mut x, y) = samples();
+    x[0][0] = f32::NAN;
+    let mut net = model();
+    let mut trainer =
+        Trainer::<Net, Opt, 2>::new(Adam::keras_default()).with_checked_updates(false);
+    let before = snapshot(&net, trainer.optimizer());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(3);
+    let result = trainer.step(
+        &mut net,
+        &Labels::new(),
+        Dataset::new(&x, &y).unwrap(),
+        &[0, 1],
+        &mut rng,
+    );
+    assert_eq!(result.err(), Some(Error::NonFinite));
+    assert_eq!(snapshot(&net, trainer.optimizer()), before);
+}
+
+/// One SGD step with lr 1 from zero-initialised... weights: the update equals -gradient.
+fn clipped_update(clipping: Clipping) -> (Vec<f32>, Vec<f32>) {
+    type Linear = (Dense<2, 2>,);
+    let mut net: Linear = (Dense::new(Identity),);
+    let mut trainer =
+        Trainer::<Linear, Sgd, 1>::new(Sgd::new(1.0).unwrap()).with_clipping(clipping);
+    let x = [[3.0, -4.0]];
+    let y = [[10.0, 0.5]];
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    let data = Dataset::new(&x, &y).unwrap();
+    let mut raw = Trainer::<Linear, Sgd, 1>::new(Sgd::new(1.0).unwrap());
+    raw.compute_gradients(&net, &MeanSquaredError, data, &[0], &mut rng)
+        .unwrap();
+    let gradient: Vec<f32> = raw.gradients().tensors().flatten().copied().collect();
+    trainer
+        .step(&mut net, &MeanSquaredError, data, &[0], &mut rng)
+        .unwrap();
+    let update: Vec<f32> = net.parameters().flatten().map(|w| -w).collect();
+    (gradient, update)
+}
+
+#[test]
+fn clip_value_clamps_each_gradient() {
+    let (gradient, update) = clipped_update(Clipping::NONE.value(2.0).unwrap());
+    for (g, u) in gradient.iter().zip(&update) {
+        assert_eq!(
+            *u,
+            g.clamp(-2.0, 2.0),
+            "gradient {gradient:?} update {update:?}"
+        );
+    }
+    assert!(
+        gradient.iter().any(|g| g.abs() > 2.0),
+        "the case must actually clip: {gradient:?}"
+    );
+}
+
+#[test]
+fn clip_norm_limits_each_tensor_and_global_norm_limits_all() {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let (gradient, update) = clipped_update(Clipping::NONE.norm(1.0).unwrap());
+    // Tensors: 4 weights, then 2 biases.
+    let (w, b) = update.split_at(4);
+    assert!(
+        (norm(w) - 1.0).abs() < 1e-6 && norm(&gradient[..4]) > 1.0,
+        "weights {w:?}"
+    );
+    assert!(norm(b) <= 1.0 + 1e-6, "bias {b:?}");
+    let (gradient, update) = clipped_update(Clipping::NONE.global_norm(1.0).unwrap());
+    assert!(norm(&gradient) > 1.0);
+    assert!((norm(&update) - 1.0).abs() < 1e-6, "update {update:?}");
+    // Direction is kept: the update is a positive multiple of the gradient.
+    let ratio = update[0] / gradient[0];
+    for (g, u) in gradient.iter().zip(&update) {
+        assert!(
+            (u - ratio * g).abs() < 1e-6,
+            "gradient {gradient:?} update {update:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_clipping_and_max_norm_limits_are_refused() {
+    for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        assert!(Clipping::NONE.value(bad).is_err());
+        assert!(Clipping::NONE.norm(bad).is_err());
+        assert!(Clipping::NONE.global_norm(bad).is_err());
+        assert!(matches!(
+            Dense::<2, 2, Relu>::new(Relu).with_max_norm(bad),
+            Err(Error::MaxNorm { .. })
+        ));
+    }
+}
+
+#[test]
+fn max_norm_keeps_every_unit_within_the_limit() {
+    type Wide = (Dense<5, 4, Relu>, Dense<4, 1, Sigmoid>);
+    let mut net: Wide = (
+        Dense::new(Relu).with_max_norm(0.5).unwrap(),
+        Dense::new(Sigmoid),
+    );
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(8);
+    net.initialize(&mut rng);
+    let x: Vec<[f32; 5]> = (0..32)
+        .map(|k| core::array::from_fn(|i| ((k * 7 + i * 3) % 11) as f32 - 5.0))
+        .collect();
+    let y: Vec<[f32; 1]> = x
+        .iter()
+        .map(|v| [if v[0] > 0.0 { 1.0 } else { 0.0 }])
+        .collect();
+    let mut trainer =
+        Trainer::<Wide, Adam<<Wide as Network>::Params>, 8>::new(Adam::new(0.1).unwrap());
+    trainer
+        .fit(
+            &mut net,
+            &BinaryCrossEntropy,
+            Dataset::new(&x, &y).unwrap(),
+            None,
+            &FitConfig::epochs(20),
+            &mut rng,
+            |_: &EpochReport| Control::Continue,
+        )
+        .unwrap();
+    for row in &net.0.params.weights {
+        let norm = row.iter().map(|w| w * w).sum::<f32>().sqrt();
+        assert!(
+            norm <= 0.5 * (1.0 + 1e-6),
+            "unit norm {norm} above 0.5: {row:?}"
+        );
+    }
+    // Without the constraint the same run grows past it, so the test can fail.
+    let mut free: Wide = (Dense::new(Relu), Dense::new(Sigmoid));
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(8);
+    free.initialize(&mut rng);
+    let mut trainer =
+        Trainer::<Wide, Adam<<Wide as Network>::Params>, 8>::new(Adam::new(0.1).unwrap());
+    trainer
+        .fit(
+            &mut free,
+            &BinaryCrossEntropy,
+            Dataset::new(&x, &y).unwrap(),
+            None,
+            &FitConfig::epochs(20),
+            &mut rng,
+            |_: &EpochReport| Control::Continue,
+        )
+        .unwrap();
+    let largest = free
+        .0
+        .params
+        .weights
+        .iter()
+        .map(|r| r.iter().map(|w| w * w).sum::<f32>().sqrt())
+        .fold(0.0, f32::max);
+    assert!(largest > 0.5, "unconstrained largest norm {largest}");
+}
+
+#[test]
+fn errors_display_the_bad_value() {
+    let text = format!("{}", Dropout::<4>::new(1.5).unwrap_err());
+    assert!(text.contains("1.5"), "{text}");
+    let text = format!(
+        "{}",
+        Error::LabelOutOfRange {
+            label: 7,
+            classes: 3
+        }
+    );
+    assert!(text.contains('7') && text.contains('3'), "{text}");
+    let boxed: Box<dyn std::error::Error> = Box::new(Error::Checksum);
+    assert!(!boxed.to_string().is_empty());
+}
