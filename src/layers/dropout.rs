@@ -52,6 +52,7 @@ impl<const N: usize, G> Dropout<N, G> {
     /// # Errors
     /// [`Error::DropoutRate`] unless `0 <= rate < 1`.
     pub const fn new(rate: f32) -> Result<Self, Error> {
+        const { assert!(N > 0, "Dropout<N>: N must be at least 1") };
         match unit_interval(rate, Error::DropoutRate { rate }) {
             Ok(rate) => Ok(Self {
                 rate,
