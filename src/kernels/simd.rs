@@ -1,3 +1,899 @@
-//! SIMD kernels on `wide` vectors (placeholder: the scalar set until the vector set lands).
+//! The `wide` kernels: register-blocked loops on vectors of [`LANES`] floats, with scalar
+//! or zero-padded tails.
+//!
+//! Same names, signatures and contracts as [`super::scalar`]; only the bodies differ.
+//!
+//! # Vector width
+//! Chosen at compile time from the target features: `f32x16` where `avx512f` is enabled
+//! (e.g. `-C target-cpu=native` on an AVX-512 machine), `f32x8` where `avx` is, `f32x4`
+//! elsewhere (SSE2, NEON, simd128). A wider type than the hardware's registers only
+//! splits every operation in two and doubles the register pressure of the blocked loops.
+//!
+//! # How the dense products are blocked
+//! - [`dense_forward`] has both operands contiguous along the reduction (`x` rows and
+//!   `W` rows), so each output is a dot product. A tile of rows × outputs keeps one
+//!   accumulator vector per pair ([`LANES`] pairs per tile) and shares every load between
+//!   the pairs of its row or column; at the end of the tile one shuffle tree turns the
+//!   [`LANES`] accumulators into one vector of [`LANES`] sums (one blend, one shuffle and
+//!   one add per pair of vectors), instead of one horizontal sum per output.
+//! - [`dense_input_gradient`] and [`dense_weight_gradient`] run along contiguous rows of
+//!   `W` and `x`: each tile keeps rows × vectors of outputs in registers and adds a
+//!   broadcast scalar times a loaded vector per step, with no horizontal sums at all.
+//!
+//! # Accuracy against the scalar set
+//! - Sums run in another order (vector lanes, then a tree) and `mul_add` is fused where
+//!   the target has FMA, so the products differ from the scalar kernels by rounding only:
+//!   at most a few units of `f32::EPSILON · Σ|terms|` per output.
+//! - `relu`, `leaky_relu`, their derivatives, `sigmoid_derivative`, `tanh_derivative`,
+//!   `multiply`, `adam_update` and the bias gradient (not its returned penalty) do the
+//!   scalar kernels' operations in the scalar kernels' order: they give the same bits.
+//! - `sigmoid`, `tanh` and `softmax` evaluate `exp` with `wide`'s vector polynomial
+//!   instead of `libm`; see [`TRANSCENDENTAL_MAX_ULPS`].
 
-pub use super::scalar::*;
+use core::array;
+
+use super::{AdamStep, Shape};
+use crate::penalty::Regularizer;
+
+#[cfg(target_feature = "avx512f")]
+type V = wide::f32x16;
+#[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
+type V = wide::f32x8;
+#[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
+type V = wide::f32x4;
+
+/// Floats per vector in this build: 16 with AVX-512, 8 with AVX, 4 otherwise.
+pub const LANES: usize = size_of::<V>() / size_of::<f32>();
+
+/// The largest error of `sigmoid`, `tanh` and the `exp` inside `softmax`, in units of
+/// `f32::EPSILON` relative to the exact value (plus `f32::MIN_POSITIVE` absolute, where
+/// the result is subnormal).
+///
+/// `wide`'s `exp` is a degree-7 polynomial after a two-constant `ln 2` range reduction:
+/// within 2 ulp of the true value over the normal range. `sigmoid` adds one rounding for
+/// `1 + e` and one for the division, `tanh` (`expm1`-based, `-t / (t + 2)`) the same. The
+/// budget of 4 covers these with room for `libm`'s own half ulp on the scalar side; the
+/// tests hold the vector functions to it against `libm` on a sweep of inputs. The vector
+/// path is used because per-lane `libm` calls cost about as much as the dense product
+/// they follow for a layer of 64 outputs (see the kernel benchmarks).
+pub const TRANSCENDENTAL_MAX_ULPS: f32 = 4.0;
+
+// Register tiles. Forward: rows × outputs accumulator pairs, a multiple of LANES so the
+// shuffle tree consumes whole groups; 16 zmm accumulators plus 8 loads fit AVX-512's 32
+// registers, 8 fit the 16 of AVX/SSE/NEON with room for the loads. The single-row tile
+// serves batches of one (inference) and leftover rows.
+#[cfg(target_feature = "avx512f")]
+mod tile {
+    pub const FORWARD_ROWS: usize = 4;
+    pub const FORWARD_OUTPUTS: usize = 4;
+    pub const FORWARD_SINGLE_OUTPUTS: usize = 16;
+    pub const AXPY_ROWS: usize = 4;
+    pub const AXPY_VECTORS: usize = 4;
+}
+#[cfg(not(target_feature = "avx512f"))]
+mod tile {
+    pub const FORWARD_ROWS: usize = 2;
+    pub const FORWARD_OUTPUTS: usize = 4;
+    pub const FORWARD_SINGLE_OUTPUTS: usize = 8;
+    pub const AXPY_ROWS: usize = 2;
+    pub const AXPY_VECTORS: usize = 4;
+}
+use tile::*;
+
+#[inline(always)]
+fn load(chunks: &[[f32; LANES]], k: usize) -> V {
+    chunks.get(k).map_or(V::ZERO, |c| V::new(*c))
+}
+
+/// A vector holding `values` (at most [`LANES`] of them) and zeros after them.
+#[inline(always)]
+fn load_padded(values: &[f32], pad: f32) -> V {
+    let mut lanes = [pad; LANES];
+    for (lane, v) in lanes.iter_mut().zip(values) {
+        *lane = *v;
+    }
+    V::new(lanes)
+}
+
+#[inline(always)]
+fn store_partial(dst: &mut [f32], v: V) {
+    for (d, s) in dst.iter_mut().zip(v.to_array()) {
+        *d = s;
+    }
+}
+
+/// `row` of a block of rows of width `width`; empty if the block is too short (callers
+/// size blocks so that it never is).
+#[inline(always)]
+fn row(block: &[f32], r: usize, width: usize) -> &[f32] {
+    block.get(r * width..(r + 1) * width).unwrap_or(&[])
+}
+
+/// One level of the reduction tree. `v` holds vectors whose lanes form segments of
+/// `SEGMENT` partial sums; each pair `(p, q)` becomes one vector whose segments are half as
+/// long: in every segment the first half sums `p`'s segment, the second half `q`'s.
+/// `lo` keeps `p`'s first halves and `q`'s second halves (a blend), `hi` the other halves
+/// swapped (one two-source shuffle), so a level costs one blend, one shuffle and one add
+/// per pair.
+#[inline(always)]
+fn tree_level<const SEGMENT: usize>(v: [V; LANES]) -> [V; LANES] {
+    let half = SEGMENT / 2;
+    array::from_fn(|m| {
+        let p = v.get(2 * m).map_or([0.0; LANES], |x| x.to_array());
+        let q = v.get(2 * m + 1).map_or([0.0; LANES], |x| x.to_array());
+        let pick = |from: &[f32; LANES], j: usize| from.get(j).copied().unwrap_or(0.0);
+        let lo = array::from_fn(|j| {
+            if j % SEGMENT < half {
+                pick(&p, j)
+            } else {
+                pick(&q, j)
+            }
+        });
+        let hi = array::from_fn(|j| {
+            if j % SEGMENT < half {
+                pick(&p, j + half)
+            } else {
+                pick(&q, j.wrapping_sub(half))
+            }
+        });
+        V::new(lo) + V::new(hi)
+    })
+}
+
+/// Lane `j` of the result is the sum of the lanes of `acc[j]`.
+#[inline(always)]
+fn sum_each(acc: [V; LANES]) -> V {
+    // After the tree, lane j holds the sum of input vector bit_reverse(j); feeding the
+    // accumulators in bit-reversed order puts each sum in its own lane.
+    let bits = LANES.trailing_zeros();
+    let mut v: [V; LANES] = array::from_fn(|j| {
+        let source = j.reverse_bits() >> (usize::BITS - bits);
+        acc.get(source).copied().unwrap_or(V::ZERO)
+    });
+    if LANES >= 16 {
+        v = tree_level::<16>(v);
+    }
+    if LANES >= 8 {
+        v = tree_level::<8>(v);
+    }
+    v = tree_level::<4>(v);
+    v = tree_level::<2>(v);
+    v.first().copied().unwrap_or(V::ZERO)
+}
+
+/// `Σ x[i]·w[i]`, for the outputs and rows that do not fill a tile.
+#[inline]
+fn dot(x: &[f32], w: &[f32]) -> f32 {
+    let (x_chunks, x_tail) = x.as_chunks::<LANES>();
+    let (w_chunks, w_tail) = w.as_chunks::<LANES>();
+    // Two accumulators so consecutive FMAs do not wait on each other.
+    let (x_pairs, x_last) = x_chunks.as_chunks::<2>();
+    let (w_pairs, w_last) = w_chunks.as_chunks::<2>();
+    let (mut even, mut odd) = (V::ZERO, V::ZERO);
+    for ([x0, x1], [w0, w1]) in x_pairs.iter().zip(w_pairs) {
+        even = V::new(*x0).mul_add(V::new(*w0), even);
+        odd = V::new(*x1).mul_add(V::new(*w1), odd);
+    }
+    for (x0, w0) in x_last.iter().zip(w_last) {
+        even = V::new(*x0).mul_add(V::new(*w0), even);
+    }
+    let mut sum = (even + odd).reduce_add();
+    for (a, b) in x_tail.iter().zip(w_tail) {
+        sum += a * b;
+    }
+    sum
+}
+
+/// `output[b][o] = bias[o] + Σ_i input[b][i]·weights[o][i]` (overwrites `output`).
+///
+/// Lengths: `input` `rows·inputs`, `weights` `outputs·inputs`, `bias` `outputs`,
+/// `output` `rows·outputs`.
+pub fn dense_forward(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    shape: Shape,
+) {
+    if shape.is_empty() {
+        return;
+    }
+    let Shape {
+        rows,
+        inputs,
+        outputs,
+    } = shape;
+    let rows = rows.min(input.len() / inputs).min(output.len() / outputs);
+    let count = outputs.min(weights.len() / inputs).min(bias.len());
+    let (Some(input), Some(output), Some(weights), Some(bias)) = (
+        input.get(..rows * inputs),
+        output.get_mut(..rows * outputs),
+        weights.get(..count * inputs),
+        bias.get(..count),
+    ) else {
+        return;
+    };
+    let blocked = rows / FORWARD_ROWS * FORWARD_ROWS;
+    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
+        input.split_at_checked(blocked * inputs),
+        output.split_at_mut_checked(blocked * outputs),
+    ) else {
+        return;
+    };
+    let blocks = x_blocks
+        .chunks_exact(FORWARD_ROWS * inputs)
+        .zip(y_blocks.chunks_exact_mut(FORWARD_ROWS * outputs));
+    for (x, y) in blocks {
+        forward_rows::<FORWARD_ROWS, FORWARD_OUTPUTS>(x, weights, bias, y, inputs, outputs);
+    }
+    for (x, y) in x_rest
+        .chunks_exact(inputs)
+        .zip(y_rest.chunks_exact_mut(outputs))
+    {
+        forward_rows::<1, FORWARD_SINGLE_OUTPUTS>(x, weights, bias, y, inputs, outputs);
+    }
+}
+
+/// The forward pass of `R` rows: tiles of `R × C` dot products, then the outputs left
+/// over one dot product at a time. `weights` and `bias` hold the outputs to compute.
+#[inline(always)]
+fn forward_rows<const R: usize, const C: usize>(
+    x: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    inputs: usize,
+    outputs: usize,
+) {
+    const { assert!((R * C).is_multiple_of(LANES), "a tile must fill whole reduction trees") };
+    let x_rows: [&[f32]; R] = array::from_fn(|r| row(x, r, inputs));
+    let x_chunks = x_rows.map(|x| x.as_chunks::<LANES>().0);
+    let x_tails = x_rows.map(|x| x.as_chunks::<LANES>().1);
+    let steps = inputs / LANES;
+    let tiled = bias.len() / C * C;
+    let (Some((w_tiles, w_rest)), Some((b_tiles, b_rest))) = (
+        weights.split_at_checked(tiled * inputs),
+        bias.split_at_checked(tiled),
+    ) else {
+        return;
+    };
+    let tiles = w_tiles
+        .chunks_exact(C * inputs)
+        .zip(b_tiles.chunks_exact(C));
+    for (tile, (w, b)) in tiles.enumerate() {
+        let w_rows: [&[f32]; C] = array::from_fn(|c| row(w, c, inputs));
+        let w_chunks = w_rows.map(|w| w.as_chunks::<LANES>().0);
+        let mut acc = [[V::ZERO; C]; R];
+        for k in 0..steps {
+            let wv = w_chunks.map(|w| load(w, k));
+            for (acc_r, x_r) in acc.iter_mut().zip(&x_chunks) {
+                let xv = load(x_r, k);
+                for (a, w) in acc_r.iter_mut().zip(&wv) {
+                    *a = xv.mul_add(*w, *a);
+                }
+            }
+        }
+        // The inputs past the last whole vector (none when `inputs` is a multiple of LANES).
+        let mut tails = [[0.0f32; C]; R];
+        if !inputs.is_multiple_of(LANES) {
+            let w_tails = w_rows.map(|w| w.as_chunks::<LANES>().1);
+            for (t_r, x_t) in tails.iter_mut().zip(&x_tails) {
+                for (t, w_t) in t_r.iter_mut().zip(&w_tails) {
+                    *t = x_t.iter().zip(*w_t).map(|(a, b)| a * b).sum();
+                }
+            }
+        }
+        let mut sums = [[0.0f32; C]; R];
+        let groups = acc.as_flattened().chunks_exact(LANES);
+        let tail_groups = tails.as_flattened().chunks_exact(LANES);
+        let out_groups = sums.as_flattened_mut().chunks_exact_mut(LANES);
+        for (g, ((group, tail), out)) in groups.zip(tail_groups).zip(out_groups).enumerate() {
+            let group: [V; LANES] = array::from_fn(|j| group.get(j).copied().unwrap_or(V::ZERO));
+            let bias_lanes = array::from_fn(|j| b.get((g * LANES + j) % C).copied().unwrap_or(0.0));
+            let sum = sum_each(group) + load_padded(tail, 0.0) + V::new(bias_lanes);
+            store_partial(out, sum);
+        }
+        for (y_r, s_r) in y.chunks_exact_mut(outputs).zip(&sums) {
+            if let Some(dst) = y_r.get_mut(tile * C..(tile + 1) * C) {
+                dst.copy_from_slice(s_r);
+            }
+        }
+    }
+    for (y_r, x_r) in y.chunks_exact_mut(outputs).zip(x_rows) {
+        let rest = y_r.get_mut(tiled..).unwrap_or(&mut []);
+        for ((y_o, w_o), b_o) in rest.iter_mut().zip(w_rest.chunks_exact(inputs)).zip(b_rest) {
+            *y_o = dot(x_r, w_o) + b_o;
+        }
+    }
+}
+
+/// `d_input[b][i] *= Σ_o d_output[b][o]·weights[o][i]`.
+///
+/// On entry `d_input` holds the derivative of the activation that produced this layer's
+/// input (or ones); on return it holds the loss gradient with respect to that activation's
+/// pre-activation. Lengths: `d_output` `rows·outputs`, `weights` `outputs·inputs`,
+/// `d_input` `rows·inputs`.
+pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
+    if shape.is_empty() {
+        return;
+    }
+    let Shape {
+        rows,
+        inputs,
+        outputs,
+    } = shape;
+    let rows = rows
+        .min(d_output.len() / outputs)
+        .min(d_input.len() / inputs);
+    let count = outputs.min(weights.len() / inputs);
+    let (Some(d_output), Some(d_input), Some(weights)) = (
+        d_output.get(..rows * outputs),
+        d_input.get_mut(..rows * inputs),
+        weights.get(..count * inputs),
+    ) else {
+        return;
+    };
+    let blocked = rows / AXPY_ROWS * AXPY_ROWS;
+    let (Some((dy_blocks, dy_rest)), Some((dx_blocks, dx_rest))) = (
+        d_output.split_at_checked(blocked * outputs),
+        d_input.split_at_mut_checked(blocked * inputs),
+    ) else {
+        return;
+    };
+    let blocks = dy_blocks
+        .chunks_exact(AXPY_ROWS * outputs)
+        .zip(dx_blocks.chunks_exact_mut(AXPY_ROWS * inputs));
+    for (dy, dx) in blocks {
+        input_gradient_rows::<AXPY_ROWS>(dy, weights, dx, inputs, outputs);
+    }
+    for (dy, dx) in dy_rest
+        .chunks_exact(outputs)
+        .zip(dx_rest.chunks_exact_mut(inputs))
+    {
+        input_gradient_rows::<1>(dy, weights, dx, inputs, outputs);
+    }
+}
+
+/// The input gradient of `R` rows, in tiles of `R` rows × `AXPY_VECTORS` vectors of inputs.
+#[inline(always)]
+fn input_gradient_rows<const R: usize>(
+    dy: &[f32],
+    weights: &[f32],
+    dx: &mut [f32],
+    inputs: usize,
+    outputs: usize,
+) {
+    let count = weights.len() / inputs;
+    let dy_rows: [&[f32]; R] = array::from_fn(|r| row(dy, r, outputs).get(..count).unwrap_or(&[]));
+    let steps = inputs / LANES;
+    let mut k = 0;
+    while k + AXPY_VECTORS <= steps {
+        input_gradient_tile::<R, AXPY_VECTORS>(dy_rows, weights, dx, inputs, k);
+        k += AXPY_VECTORS;
+    }
+    while k < steps {
+        input_gradient_tile::<R, 1>(dy_rows, weights, dx, inputs, k);
+        k += 1;
+    }
+    if inputs.is_multiple_of(LANES) {
+        return;
+    }
+    let start = steps * LANES;
+    let mut acc = [V::ZERO; R];
+    for (o, w_row) in weights.chunks_exact(inputs).enumerate() {
+        let w = load_padded(w_row.get(start..).unwrap_or(&[]), 0.0);
+        for (a, dy_r) in acc.iter_mut().zip(&dy_rows) {
+            *a = V::splat(dy_r.get(o).copied().unwrap_or(0.0)).mul_add(w, *a);
+        }
+    }
+    for (dx_r, a) in dx.chunks_exact_mut(inputs).zip(acc) {
+        let tail = dx_r.get_mut(start..).unwrap_or(&mut []);
+        for (d, s) in tail.iter_mut().zip(a.to_array()) {
+            *d *= s;
+        }
+    }
+}
+
+/// Vectors `k..k + C` of the input gradient of `R` rows: a sweep over every output.
+#[inline(always)]
+fn input_gradient_tile<const R: usize, const C: usize>(
+    dy_rows: [&[f32]; R],
+    weights: &[f32],
+    dx: &mut [f32],
+    inputs: usize,
+    k: usize,
+) {
+    let mut acc = [[V::ZERO; C]; R];
+    for (o, w_row) in weights.chunks_exact(inputs).enumerate() {
+        let w = w_row.as_chunks::<LANES>().0;
+        let wv: [V; C] = array::from_fn(|c| load(w, k + c));
+        for (acc_r, dy_r) in acc.iter_mut().zip(&dy_rows) {
+            let d = V::splat(dy_r.get(o).copied().unwrap_or(0.0));
+            for (a, w) in acc_r.iter_mut().zip(&wv) {
+                *a = d.mul_add(*w, *a);
+            }
+        }
+    }
+    for (dx_r, acc_r) in dx.chunks_exact_mut(inputs).zip(&acc) {
+        let chunks = dx_r.as_chunks_mut::<LANES>().0;
+        for (d, a) in chunks.iter_mut().skip(k).zip(acc_r) {
+            *d = (V::new(*d) * *a).to_array();
+        }
+    }
+}
+
+/// Running `Σ|w|` and `Σw²` of the weights a sweep has penalized.
+#[derive(Clone, Copy)]
+struct PenaltySums {
+    abs: V,
+    square: V,
+    abs_tail: f32,
+    square_tail: f32,
+}
+
+impl PenaltySums {
+    const ZERO: Self = Self {
+        abs: V::ZERO,
+        square: V::ZERO,
+        abs_tail: 0.0,
+        square_tail: 0.0,
+    };
+
+    /// Adds `w`'s terms and returns `penalty'(w) = l1·sign(w) + 2·l2·w`, as
+    /// [`Regularizer::gradient`] computes it lane by lane.
+    #[inline(always)]
+    fn add(&mut self, w: V, penalty: Regularizer) -> V {
+        self.abs += w.abs();
+        self.square = w.mul_add(w, self.square);
+        let sign = (w.simd_gt(V::ZERO) & V::ONE) - (w.simd_lt(V::ZERO) & V::ONE);
+        V::splat(penalty.l1_factor()) * sign + V::splat(2.0 * penalty.l2_factor()) * w
+    }
+
+    /// The scalar twin of [`PenaltySums::add`] for weights outside whole vectors.
+    #[inline(always)]
+    fn add_one(&mut self, w: f32, penalty: Regularizer) -> f32 {
+        self.abs_tail += crate::math::abs(w);
+        self.square_tail += w * w;
+        penalty.gradient(w)
+    }
+
+    fn loss(&self, penalty: Regularizer) -> f32 {
+        let abs = self.abs.reduce_add() + self.abs_tail;
+        let square = self.square.reduce_add() + self.square_tail;
+        penalty.l1_factor() * abs + penalty.l2_factor() * square
+    }
+}
+
+/// `d_weights[o][i] += Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`, and
+/// returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
+///
+/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]); it is added once per
+/// call. The loss term comes out of the same sweep, so reporting the regularized loss costs
+/// no extra pass over the weights: each tile of `d_weights` is read, has its batch sum and
+/// its penalty gradient added, and is written back once, while `|w|` and `w²` go into
+/// running vector sums.
+pub fn dense_weight_gradient(
+    d_output: &[f32],
+    input: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    shape: Shape,
+    penalty: Regularizer,
+) -> f32 {
+    if shape.is_empty() {
+        return 0.0;
+    }
+    let Shape {
+        rows,
+        inputs,
+        outputs,
+    } = shape;
+    let rows = rows.min(d_output.len() / outputs).min(input.len() / inputs);
+    // Rows of `d_weights` that get the batch sum; the first `fused` of them also have
+    // their weights present and take the penalty in the same sweep. The scalar set
+    // penalizes `penalized` values counted flat, which can end inside a row when
+    // `weights` is short; those few get their penalty after the sweep.
+    let gradient_rows = outputs.min(d_weights.len() / inputs);
+    let fused = gradient_rows.min(weights.len() / inputs);
+    let penalized = (inputs * outputs).min(d_weights.len()).min(weights.len());
+    let (Some(d_output), Some(input), Some(fused_weights)) = (
+        d_output.get(..rows * outputs),
+        input.get(..rows * inputs),
+        weights.get(..fused * inputs),
+    ) else {
+        return 0.0;
+    };
+    let Some((dw_fused, dw_rest)) = d_weights.split_at_mut_checked(fused * inputs) else {
+        return 0.0;
+    };
+    let dw_rest = dw_rest
+        .get_mut(..(gradient_rows - fused) * inputs)
+        .unwrap_or(&mut []);
+    let sweep = Sweep {
+        d_output,
+        input,
+        inputs,
+        outputs,
+        penalty,
+    };
+    let mut sums = PenaltySums::ZERO;
+    if penalty.is_none() {
+        sweep.run::<false>(fused_weights, dw_fused, 0, &mut sums);
+        sweep.run::<false>(&[], dw_rest, fused, &mut sums);
+        return 0.0;
+    }
+    sweep.run::<true>(fused_weights, dw_fused, 0, &mut sums);
+    sweep.run::<false>(&[], dw_rest, fused, &mut sums);
+    let done = fused * inputs;
+    let leftover = d_weights.iter_mut().zip(weights).take(penalized).skip(done);
+    for (g, &w) in leftover {
+        *g += sums.add_one(w, penalty);
+    }
+    sums.loss(penalty)
+}
+
+/// The operands of one weight-gradient sweep.
+struct Sweep<'a> {
+    d_output: &'a [f32],
+    input: &'a [f32],
+    inputs: usize,
+    outputs: usize,
+    penalty: Regularizer,
+}
+
+impl Sweep<'_> {
+    /// Adds the batch sum (and, if `PENALIZE`, the penalty of `weights`) to the rows of
+    /// `d_weights`, which are the layer's outputs `first..`.
+    fn run<const PENALIZE: bool>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        first: usize,
+        sums: &mut PenaltySums,
+    ) {
+        let inputs = self.inputs;
+        let count = d_weights.len() / inputs;
+        let blocked = count / AXPY_ROWS * AXPY_ROWS;
+        let Some((dw_blocks, dw_rest)) = d_weights.split_at_mut_checked(blocked * inputs) else {
+            return;
+        };
+        let (w_blocks, w_rest) = weights
+            .split_at_checked(blocked * inputs)
+            .unwrap_or((&[], &[]));
+        let w_blocks = w_blocks
+            .chunks(AXPY_ROWS * inputs)
+            .chain(core::iter::repeat(&[][..]));
+        let blocks = dw_blocks.chunks_exact_mut(AXPY_ROWS * inputs).zip(w_blocks);
+        for (block, (dw, w)) in blocks.enumerate() {
+            let o = first + block * AXPY_ROWS;
+            self.rows::<AXPY_ROWS, PENALIZE>(w, dw, o, sums);
+        }
+        let w_rest = w_rest.chunks(inputs).chain(core::iter::repeat(&[][..]));
+        for (r, (dw, w)) in dw_rest.chunks_exact_mut(inputs).zip(w_rest).enumerate() {
+            self.rows::<1, PENALIZE>(w, dw, first + blocked + r, sums);
+        }
+    }
+
+    /// Rows `o..o + R` of `d_weights`, in tiles of `R` × `AXPY_VECTORS` vectors.
+    #[inline(always)]
+    fn rows<const R: usize, const PENALIZE: bool>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        o: usize,
+        sums: &mut PenaltySums,
+    ) {
+        let steps = self.inputs / LANES;
+        let mut k = 0;
+        while k + AXPY_VECTORS <= steps {
+            self.tile::<R, AXPY_VECTORS, PENALIZE>(weights, d_weights, o, k, sums);
+            k += AXPY_VECTORS;
+        }
+        while k < steps {
+            self.tile::<R, 1, PENALIZE>(weights, d_weights, o, k, sums);
+            k += 1;
+        }
+        if !self.inputs.is_multiple_of(LANES) {
+            self.tail::<R, PENALIZE>(weights, d_weights, o, steps * LANES, sums);
+        }
+    }
+
+    /// The `R` scalars `d_output[b][o..o + R]` of one batch row.
+    #[inline(always)]
+    fn d_out<const R: usize>(dy_row: &[f32], o: usize) -> [f32; R] {
+        dy_row
+            .get(o..o + R)
+            .and_then(|s| <[f32; R]>::try_from(s).ok())
+            .unwrap_or([0.0; R])
+    }
+
+    /// Vectors `k..k + C` of rows `o..o + R`: the batch sum in registers, then one
+    /// read-add-write of `d_weights` with the penalty folded in.
+    #[inline(always)]
+    fn tile<const R: usize, const C: usize, const PENALIZE: bool>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        o: usize,
+        k: usize,
+        sums: &mut PenaltySums,
+    ) {
+        let mut acc = [[V::ZERO; C]; R];
+        let batch = self
+            .d_output
+            .chunks_exact(self.outputs)
+            .zip(self.input.chunks_exact(self.inputs));
+        for (dy_row, x_row) in batch {
+            let d = Self::d_out::<R>(dy_row, o);
+            let x = x_row.as_chunks::<LANES>().0;
+            let xv: [V; C] = array::from_fn(|c| load(x, k + c));
+            for (acc_r, d_r) in acc.iter_mut().zip(d) {
+                let d_r = V::splat(d_r);
+                for (a, x) in acc_r.iter_mut().zip(&xv) {
+                    *a = d_r.mul_add(*x, *a);
+                }
+            }
+        }
+        let w_rows = weights
+            .chunks(self.inputs)
+            .chain(core::iter::repeat(&[][..]));
+        for ((dw_r, w_r), acc_r) in d_weights
+            .chunks_exact_mut(self.inputs)
+            .zip(w_rows)
+            .zip(&acc)
+        {
+            let w_chunks = w_r.as_chunks::<LANES>().0;
+            let dw_chunks = dw_r.as_chunks_mut::<LANES>().0;
+            for (c, (g, a)) in dw_chunks.iter_mut().skip(k).zip(acc_r).enumerate() {
+                let mut sum = V::new(*g) + *a;
+                if PENALIZE {
+                    sum += sums.add(load(w_chunks, k + c), self.penalty);
+                }
+                *g = sum.to_array();
+            }
+        }
+    }
+
+    /// The inputs past the last whole vector, as one zero-padded vector per row.
+    #[inline(always)]
+    fn tail<const R: usize, const PENALIZE: bool>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        o: usize,
+        start: usize,
+        sums: &mut PenaltySums,
+    ) {
+        let mut acc = [V::ZERO; R];
+        let batch = self
+            .d_output
+            .chunks_exact(self.outputs)
+            .zip(self.input.chunks_exact(self.inputs));
+        for (dy_row, x_row) in batch {
+            let d = Self::d_out::<R>(dy_row, o);
+            let x = load_padded(x_row.get(start..).unwrap_or(&[]), 0.0);
+            for (a, d_r) in acc.iter_mut().zip(d) {
+                *a = V::splat(d_r).mul_add(x, *a);
+            }
+        }
+        let w_rows = weights
+            .chunks(self.inputs)
+            .chain(core::iter::repeat(&[][..]));
+        for ((dw_r, w_r), a) in d_weights.chunks_exact_mut(self.inputs).zip(w_rows).zip(acc) {
+            let Some(dw_tail) = dw_r.get_mut(start..) else {
+                continue;
+            };
+            let mut sum = load_padded(dw_tail, 0.0) + a;
+            if PENALIZE {
+                // Padding lanes hold w = 0: no gradient, no |w|, no w² to add.
+                sum += sums.add(
+                    load_padded(w_r.get(start..).unwrap_or(&[]), 0.0),
+                    self.penalty,
+                );
+            }
+            store_partial(dw_tail, sum);
+        }
+    }
+}
+
+/// `d_bias[o] += Σ_b d_output[b][o] + penalty'(bias[o])`, with `outputs = d_bias.len()`;
+/// returns the penalty's loss term.
+pub fn dense_bias_gradient(
+    d_output: &[f32],
+    bias: &[f32],
+    d_bias: &mut [f32],
+    rows: usize,
+    penalty: Regularizer,
+) -> f32 {
+    let outputs = d_bias.len();
+    if outputs == 0 {
+        return 0.0;
+    }
+    let rows = rows.min(d_output.len() / outputs);
+    let d_output = d_output.get(..rows * outputs).unwrap_or(&[]);
+    let penalize = !penalty.is_none();
+    let penalized = outputs.min(bias.len());
+    let mut sums = PenaltySums::ZERO;
+    let (db_chunks, db_tail) = d_bias.as_chunks_mut::<LANES>();
+    let b_chunks = bias.get(..penalized).unwrap_or(&[]).as_chunks::<LANES>().0;
+    // Each vector of d_bias takes every row's contribution in row order, as the scalar
+    // loop does, then its penalty: the same operations in the same order per element.
+    for (k, db) in db_chunks.iter_mut().enumerate() {
+        let mut sum = V::new(*db);
+        for dy_row in d_output.chunks_exact(outputs) {
+            sum += load(dy_row.as_chunks::<LANES>().0, k);
+        }
+        if penalize && let Some(b) = b_chunks.get(k) {
+            sum += sums.add(V::new(*b), penalty);
+        }
+        *db = sum.to_array();
+    }
+    let start = outputs - db_tail.len();
+    for (j, db) in db_tail.iter_mut().enumerate() {
+        for dy_row in d_output.chunks_exact(outputs) {
+            *db += dy_row.get(start + j).copied().unwrap_or(0.0);
+        }
+    }
+    if !penalize {
+        return 0.0;
+    }
+    let done = b_chunks.len() * LANES;
+    for (db, &b) in d_bias.iter_mut().zip(bias).take(penalized).skip(done) {
+        *db += sums.add_one(b, penalty);
+    }
+    sums.loss(penalty)
+}
+
+/// Applies `f` to every vector of `values`; the last partial vector is padded with `pad`.
+#[inline(always)]
+fn map_in_place(values: &mut [f32], pad: f32, f: impl Fn(V) -> V) {
+    let (chunks, tail) = values.as_chunks_mut::<LANES>();
+    for c in chunks {
+        *c = f(V::new(*c)).to_array();
+    }
+    if !tail.is_empty() {
+        store_partial(tail, f(load_padded(tail, pad)));
+    }
+}
+
+/// ReLU in place: `max(x, 0)`.
+pub fn relu(values: &mut [f32]) {
+    // `x > 0 ? x : 0`, not `max`: NaN and -0 map to +0 as in the scalar kernel.
+    map_in_place(values, 0.0, |x| x.simd_gt(V::ZERO) & x);
+}
+
+/// ReLU's derivative from its output, in place: `1` where `y > 0`, else `0`.
+pub fn relu_derivative(values: &mut [f32]) {
+    map_in_place(values, 0.0, |y| y.simd_gt(V::ZERO) & V::ONE);
+}
+
+/// Leaky ReLU in place: `x` where `x > 0`, else `alpha·x`.
+pub fn leaky_relu(values: &mut [f32], alpha: f32) {
+    let alpha = V::splat(alpha);
+    map_in_place(values, 0.0, |x| x.simd_le(V::ZERO).select(x * alpha, x));
+}
+
+/// Leaky ReLU's derivative from its output (`alpha > 0` keeps the sign), in place.
+pub fn leaky_relu_derivative(values: &mut [f32], alpha: f32) {
+    let alpha = V::splat(alpha);
+    map_in_place(values, 0.0, |y| y.simd_gt(V::ZERO).select(V::ONE, alpha));
+}
+
+/// Logistic sigmoid in place.
+pub fn sigmoid(values: &mut [f32]) {
+    // As `math::sigmoid`: with e = exp(-|x|) ≤ 1 nothing overflows; 1/(1+e) for x ≥ 0,
+    // e/(1+e) below.
+    map_in_place(values, 0.0, |x| {
+        let e = (-x.abs()).exp();
+        x.simd_ge(V::ZERO).select(V::ONE, e) / (V::ONE + e)
+    });
+}
+
+/// Sigmoid's derivative from its output, in place: `y·(1 - y)`.
+pub fn sigmoid_derivative(values: &mut [f32]) {
+    map_in_place(values, 0.0, |y| y * (V::ONE - y));
+}
+
+/// Hyperbolic tangent in place.
+pub fn tanh(values: &mut [f32]) {
+    map_in_place(values, 0.0, |x| x.tanh());
+}
+
+/// Tanh's derivative from its output, in place: `1 - y²`.
+pub fn tanh_derivative(values: &mut [f32]) {
+    map_in_place(values, 0.0, |y| V::ONE - y * y);
+}
+
+/// Softmax of each row of `width` values, in place, shifted by the row maximum so that no
+/// `exp` overflows.
+pub fn softmax(values: &mut [f32], width: usize) {
+    if width == 0 {
+        return;
+    }
+    for row in values.chunks_exact_mut(width) {
+        let (chunks, tail) = row.as_chunks_mut::<LANES>();
+        // `v > m ? v : m` as in the scalar kernel, so NaNs are skipped the same way.
+        let greater = |m: V, v: V| v.simd_gt(m).select(v, m);
+        let mut max = load_padded(tail, f32::NEG_INFINITY);
+        for c in chunks.iter() {
+            max = greater(max, V::new(*c));
+        }
+        let max = max
+            .to_array()
+            .into_iter()
+            .fold(f32::NEG_INFINITY, |m, v| if v > m { v } else { m });
+        let max = V::splat(max);
+        let mut sum = V::ZERO;
+        for c in chunks.iter_mut() {
+            let e = (V::new(*c) - max).exp();
+            sum += e;
+            *c = e.to_array();
+        }
+        // Padding lanes hold -inf: exp(-inf - max) = 0 adds nothing to the sum.
+        let e = (load_padded(tail, f32::NEG_INFINITY) - max).exp();
+        sum += e;
+        store_partial(tail, e);
+        let inv = V::splat(1.0 / sum.reduce_add());
+        map_in_place(row, 0.0, |v| v * inv);
+    }
+}
+
+/// `values[i] *= factors[i]`.
+pub fn multiply(values: &mut [f32], factors: &[f32]) {
+    let n = values.len().min(factors.len());
+    let (Some(values), Some(factors)) = (values.get_mut(..n), factors.get(..n)) else {
+        return;
+    };
+    let (v_chunks, v_tail) = values.as_chunks_mut::<LANES>();
+    let (f_chunks, f_tail) = factors.as_chunks::<LANES>();
+    for (v, f) in v_chunks.iter_mut().zip(f_chunks) {
+        *v = (V::new(*v) * V::new(*f)).to_array();
+    }
+    for (v, f) in v_tail.iter_mut().zip(f_tail) {
+        *v *= f;
+    }
+}
+
+/// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
+/// `w -= lr·m / (sqrt(v) + ε)`.
+pub fn adam_update(
+    weights: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: AdamStep,
+) {
+    let n = weights.len().min(grads.len()).min(m.len()).min(v.len());
+    let (Some(weights), Some(grads), Some(m), Some(v)) = (
+        weights.get_mut(..n),
+        grads.get(..n),
+        m.get_mut(..n),
+        v.get_mut(..n),
+    ) else {
+        return;
+    };
+    // The scalar kernel's operations in its order (sqrt is correctly rounded in both):
+    // the same bits.
+    let (one_minus_beta_1, one_minus_beta_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
+    let (b1, b2) = (V::splat(one_minus_beta_1), V::splat(one_minus_beta_2));
+    let (lr, eps) = (V::splat(step.learning_rate), V::splat(step.epsilon));
+    let (w_chunks, w_tail) = weights.as_chunks_mut::<LANES>();
+    let (g_chunks, g_tail) = grads.as_chunks::<LANES>();
+    let (m_chunks, m_tail) = m.as_chunks_mut::<LANES>();
+    let (v_chunks, v_tail) = v.as_chunks_mut::<LANES>();
+    let moments = m_chunks.iter_mut().zip(v_chunks.iter_mut());
+    for ((w, g), (m, v)) in w_chunks.iter_mut().zip(g_chunks).zip(moments) {
+        let g = V::new(*g);
+        let mv = V::new(*m) + (g - V::new(*m)) * b1;
+        let vv = V::new(*v) + (g * g - V::new(*v)) * b2;
+        *w = (V::new(*w) - lr * mv / (vv.sqrt() + eps)).to_array();
+        *m = mv.to_array();
+        *v = vv.to_array();
+    }
+    let moments = m_tail.iter_mut().zip(v_tail.iter_mut());
+    for ((w, &g), (m, v)) in w_tail.iter_mut().zip(g_tail).zip(moments) {
+        *m += (g - *m) * one_minus_beta_1;
+        *v += (g * g - *v) * one_minus_beta_2;
+        *w -= step.learning_rate * *m / (crate::math::sqrt(*v) + step.epsilon);
+    }
+}
