@@ -6,7 +6,9 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(simd_by_default)");
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     let has = |f: &str| features.split(',').any(|x| x == f);
-    if has("sse2") || has("neon") || has("simd128") {
+    // The `simd` feature forces the `wide` set (to measure it where it is not the default).
+    let forced = std::env::var_os("CARGO_FEATURE_SIMD").is_some();
+    if forced || has("sse2") || has("neon") || has("simd128") {
         println!("cargo::rustc-cfg=simd_by_default");
     }
 }
