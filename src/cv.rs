@@ -12,9 +12,10 @@
 //!   samples in smaller classes (its class's *offset*) plus its rank among its class in
 //!   permuted order. Each class is a contiguous run of the list, so every fold gets
 //!   `⌊n_c/k⌋` or `⌈n_c/k⌉` samples of each class `c`; and the whole list is dealt
-//!   round-robin, so fold sizes differ by at most one, as in the plain case. This is the
-//!   scheme of scikit-learn's `StratifiedKFold(shuffle=True)` (which sorts by class
-//!   and deals round-robin too), computed without storing the order.
+//!   round-robin, so fold sizes differ by at most one, as in the plain case. The number of
+//!   samples of each class in each fold is the one scikit-learn's
+//!   `StratifiedKFold(shuffle=True)` gives (it deals the class-sorted labels round-robin
+//!   too); which samples they are is drawn differently, and never stored.
 //!
 //! # Costs
 //! Nothing is stored per sample: a [`KFold`] is a permutation key, two counts and the
