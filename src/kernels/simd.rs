@@ -15,7 +15,17 @@
 //!   accumulator vector per pair ([`LANES`] pairs per tile) and shares every load between
 //!   the pairs of its row or column; at the end of the tile one shuffle tree turns the
 //!   [`LANES`] accumulators into one vector of [`LANES`] sums (one blend, one shuffle and
-//!   one add per pair of vectors), instead of one horizontal sum per output.
+//!   one add per pair of vectors), instead of one horizontal sum per output. The tree costs
+//!   about three vector operations per output whatever the width of the layer, which is
+//!   little beside `inputs / LANES` multiply-adds for wide layers and a lot for narrow
+//!   ones.
+//! - With AVX-512, batches of at least `PACKED_ROWS` rows through layers of at most
+//!   `PACKED_DEPTH` inputs take another route: `W` is transposed into a panel on the
+//!   stack (16 × 16 blocks, four rounds of two-source shuffles), and each step of the
+//!   tile multiplies one broadcast input by loaded vectors of outputs, with no horizontal
+//!   sums; the transposition is paid once per call and shared by the whole batch. On
+//!   wider layers the dot-product tiles were measured faster, as they were on small
+//!   batches, where the transposition is not paid back.
 //! - [`dense_input_gradient`] and [`dense_weight_gradient`] run along contiguous rows of
 //!   `W` and `x`: each tile keeps rows × vectors of outputs in registers and adds a
 //!   broadcast scalar times a loaded vector per step, with no horizontal sums at all.
@@ -69,6 +79,8 @@ mod tile {
     pub const FORWARD_SINGLE_OUTPUTS: usize = 16;
     pub const AXPY_ROWS: usize = 4;
     pub const AXPY_VECTORS: usize = 4;
+    pub const PACKED_ROWS: usize = 6;
+    pub const PACKED_VECTORS: usize = 4;
 }
 #[cfg(not(target_feature = "avx512f"))]
 mod tile {
@@ -79,6 +91,41 @@ mod tile {
     pub const AXPY_VECTORS: usize = 4;
 }
 use tile::*;
+
+#[cfg(target_feature = "avx512f")]
+/// Inputs per packed panel of the forward pass: `PACKED_DEPTH × PACKED_VECTORS` vectors
+/// (16 KiB with AVX-512) stay in L1 while every batch row streams past them.
+const PACKED_DEPTH: usize = 64;
+
+/// `[f(0), f(1), …, f(LANES - 1)]`, written out so that every call gets a constant
+/// index: `array::from_fn` is a loop, which the compiler may keep, and then the array
+/// goes through memory and every shuffle index becomes a variable.
+#[inline(always)]
+fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
+    #[cfg(target_feature = "avx512f")]
+    return [
+        f(0),
+        f(1),
+        f(2),
+        f(3),
+        f(4),
+        f(5),
+        f(6),
+        f(7),
+        f(8),
+        f(9),
+        f(10),
+        f(11),
+        f(12),
+        f(13),
+        f(14),
+        f(15),
+    ];
+    #[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
+    return [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)];
+    #[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
+    return [f(0), f(1), f(2), f(3)];
+}
 
 #[inline(always)]
 fn load(chunks: &[[f32; LANES]], k: usize) -> V {
@@ -109,6 +156,26 @@ fn row(block: &[f32], r: usize, width: usize) -> &[f32] {
     block.get(r * width..(r + 1) * width).unwrap_or(&[])
 }
 
+/// The first `steps` whole vectors of each of the `N` rows of width `width` that start
+/// `block`, or `None` if the block is shorter. Every returned slice has length exactly
+/// `steps`, which lets the compiler drop the bounds checks of `load(slice, k)` for
+/// `k < steps`; the rows are cut off one after the other, a comparison or two each.
+#[inline(always)]
+fn block_vectors<const N: usize>(
+    block: &[f32],
+    width: usize,
+    steps: usize,
+) -> Option<[&[[f32; LANES]]; N]> {
+    let mut vectors: [&[[f32; LANES]]; N] = [&[]; N];
+    let mut rest = block;
+    for v in vectors.iter_mut() {
+        let (row, tail) = rest.split_at_checked(width)?;
+        *v = row.get(..steps * LANES)?.as_chunks::<LANES>().0;
+        rest = tail;
+    }
+    Some(vectors)
+}
+
 /// One level of the reduction tree. `v` holds vectors whose lanes form segments of
 /// `SEGMENT` partial sums; each pair `(p, q)` becomes one vector whose segments are half as
 /// long: in every segment the first half sums `p`'s segment, the second half `q`'s.
@@ -117,27 +184,32 @@ fn row(block: &[f32], r: usize, width: usize) -> &[f32] {
 /// per pair.
 #[inline(always)]
 fn tree_level<const SEGMENT: usize>(v: [V; LANES]) -> [V; LANES] {
+    let at = |m: usize| v.get(m).copied().unwrap_or(V::ZERO);
+    each_lane(|m| tree_pair::<SEGMENT>(at(2 * m), at(2 * m + 1)))
+}
+
+/// One pair of [`tree_level`]. A function of its own, not a closure, so that it is
+/// always inlined and its lane indices become constants.
+#[inline(always)]
+fn tree_pair<const SEGMENT: usize>(p: V, q: V) -> V {
     let half = SEGMENT / 2;
-    array::from_fn(|m| {
-        let p = v.get(2 * m).map_or([0.0; LANES], |x| x.to_array());
-        let q = v.get(2 * m + 1).map_or([0.0; LANES], |x| x.to_array());
-        let pick = |from: &[f32; LANES], j: usize| from.get(j).copied().unwrap_or(0.0);
-        let lo = array::from_fn(|j| {
-            if j % SEGMENT < half {
-                pick(&p, j)
-            } else {
-                pick(&q, j)
-            }
-        });
-        let hi = array::from_fn(|j| {
-            if j % SEGMENT < half {
-                pick(&p, j + half)
-            } else {
-                pick(&q, j.wrapping_sub(half))
-            }
-        });
-        V::new(lo) + V::new(hi)
-    })
+    let (p, q) = (p.to_array(), q.to_array());
+    let pick = |from: &[f32; LANES], j: usize| from.get(j).copied().unwrap_or(0.0);
+    let lo = each_lane(|j| {
+        if j % SEGMENT < half {
+            pick(&p, j)
+        } else {
+            pick(&q, j)
+        }
+    });
+    let hi = each_lane(|j| {
+        if j % SEGMENT < half {
+            pick(&p, j + half)
+        } else {
+            pick(&q, j.wrapping_sub(half))
+        }
+    });
+    V::new(lo) + V::new(hi)
 }
 
 /// Lane `j` of the result is the sum of the lanes of `acc[j]`.
@@ -146,7 +218,7 @@ fn sum_each(acc: [V; LANES]) -> V {
     // After the tree, lane j holds the sum of input vector bit_reverse(j); feeding the
     // accumulators in bit-reversed order puts each sum in its own lane.
     let bits = LANES.trailing_zeros();
-    let mut v: [V; LANES] = array::from_fn(|j| {
+    let mut v: [V; LANES] = each_lane(|j| {
         let source = j.reverse_bits() >> (usize::BITS - bits);
         acc.get(source).copied().unwrap_or(V::ZERO)
     });
@@ -213,6 +285,11 @@ pub fn dense_forward(
     ) else {
         return;
     };
+    #[cfg(target_feature = "avx512f")]
+    if rows >= PACKED_ROWS && inputs <= PACKED_DEPTH {
+        forward_packed(input, weights, bias, output, inputs, outputs);
+        return;
+    }
     let blocked = rows / FORWARD_ROWS * FORWARD_ROWS;
     let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
         input.split_at_checked(blocked * inputs),
@@ -245,11 +322,16 @@ fn forward_rows<const R: usize, const C: usize>(
     inputs: usize,
     outputs: usize,
 ) {
-    const { assert!((R * C).is_multiple_of(LANES), "a tile must fill whole reduction trees") };
-    let x_rows: [&[f32]; R] = array::from_fn(|r| row(x, r, inputs));
-    let x_chunks = x_rows.map(|x| x.as_chunks::<LANES>().0);
-    let x_tails = x_rows.map(|x| x.as_chunks::<LANES>().1);
+    const {
+        assert!(
+            (R * C).is_multiple_of(LANES),
+            "a tile must fill whole reduction trees"
+        )
+    };
     let steps = inputs / LANES;
+    let Some(x_chunks) = block_vectors::<R>(x, inputs, steps) else {
+        return;
+    };
     let tiled = bias.len() / C * C;
     let (Some((w_tiles, w_rest)), Some((b_tiles, b_rest))) = (
         weights.split_at_checked(tiled * inputs),
@@ -261,8 +343,9 @@ fn forward_rows<const R: usize, const C: usize>(
         .chunks_exact(C * inputs)
         .zip(b_tiles.chunks_exact(C));
     for (tile, (w, b)) in tiles.enumerate() {
-        let w_rows: [&[f32]; C] = array::from_fn(|c| row(w, c, inputs));
-        let w_chunks = w_rows.map(|w| w.as_chunks::<LANES>().0);
+        let Some(w_chunks) = block_vectors::<C>(w, inputs, steps) else {
+            return;
+        };
         let mut acc = [[V::ZERO; C]; R];
         for k in 0..steps {
             let wv = w_chunks.map(|w| load(w, k));
@@ -276,7 +359,8 @@ fn forward_rows<const R: usize, const C: usize>(
         // The inputs past the last whole vector (none when `inputs` is a multiple of LANES).
         let mut tails = [[0.0f32; C]; R];
         if !inputs.is_multiple_of(LANES) {
-            let w_tails = w_rows.map(|w| w.as_chunks::<LANES>().1);
+            let x_tails: [&[f32]; R] = array::from_fn(|r| row(x, r, inputs).as_chunks::<LANES>().1);
+            let w_tails: [&[f32]; C] = array::from_fn(|c| row(w, c, inputs).as_chunks::<LANES>().1);
             for (t_r, x_t) in tails.iter_mut().zip(&x_tails) {
                 for (t, w_t) in t_r.iter_mut().zip(&w_tails) {
                     *t = x_t.iter().zip(*w_t).map(|(a, b)| a * b).sum();
@@ -287,24 +371,280 @@ fn forward_rows<const R: usize, const C: usize>(
         let groups = acc.as_flattened().chunks_exact(LANES);
         let tail_groups = tails.as_flattened().chunks_exact(LANES);
         let out_groups = sums.as_flattened_mut().chunks_exact_mut(LANES);
-        for (g, ((group, tail), out)) in groups.zip(tail_groups).zip(out_groups).enumerate() {
-            let group: [V; LANES] = array::from_fn(|j| group.get(j).copied().unwrap_or(V::ZERO));
-            let bias_lanes = array::from_fn(|j| b.get((g * LANES + j) % C).copied().unwrap_or(0.0));
-            let sum = sum_each(group) + load_padded(tail, 0.0) + V::new(bias_lanes);
-            store_partial(out, sum);
+        for ((group, tail), out) in groups.zip(tail_groups).zip(out_groups) {
+            let group: [V; LANES] = each_lane(|j| group.get(j).copied().unwrap_or(V::ZERO));
+            let mut sum = sum_each(group);
+            if !inputs.is_multiple_of(LANES) {
+                sum += <[f32; LANES]>::try_from(tail).map_or(V::ZERO, V::new);
+            }
+            if let Ok(out) = <&mut [f32; LANES]>::try_from(out) {
+                *out = sum.to_array();
+            }
         }
         for (y_r, s_r) in y.chunks_exact_mut(outputs).zip(&sums) {
             if let Some(dst) = y_r.get_mut(tile * C..(tile + 1) * C) {
-                dst.copy_from_slice(s_r);
+                for ((d, s), b) in dst.iter_mut().zip(s_r).zip(b) {
+                    *d = s + b;
+                }
             }
         }
     }
-    for (y_r, x_r) in y.chunks_exact_mut(outputs).zip(x_rows) {
+    for (y_r, x_r) in y.chunks_exact_mut(outputs).zip(x.chunks_exact(inputs)) {
         let rest = y_r.get_mut(tiled..).unwrap_or(&mut []);
         for ((y_o, w_o), b_o) in rest.iter_mut().zip(w_rest.chunks_exact(inputs)).zip(b_rest) {
             *y_o = dot(x_r, w_o) + b_o;
         }
     }
+}
+
+#[cfg(target_feature = "avx512f")]
+/// A panel of `Wᵀ`: `panel[k][v]` holds, for input `k0 + k`, the weights of outputs
+/// `o0 + v·LANES ..` (zeros past the last output).
+type Panel = [[V; PACKED_VECTORS]; PACKED_DEPTH];
+
+#[cfg(target_feature = "avx512f")]
+/// The forward pass for batches of at least [`PACKED_ROWS`] rows: `W` is transposed, a
+/// panel at a time, so that each step is a broadcast input times loaded vectors of
+/// outputs, with no horizontal sums; the transposition is paid once per panel and shared
+/// by every row of the batch.
+fn forward_packed(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    inputs: usize,
+    outputs: usize,
+) {
+    let count = bias.len();
+    let width = PACKED_VECTORS * LANES;
+    let mut panel: Panel = [[V::ZERO; PACKED_VECTORS]; PACKED_DEPTH];
+    let blocked = output.len() / outputs / PACKED_ROWS * PACKED_ROWS;
+    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
+        input.split_at_checked(blocked * inputs),
+        output.split_at_mut_checked(blocked * outputs),
+    ) else {
+        return;
+    };
+    for o0 in (0..count).step_by(width) {
+        let n = (count - o0).min(width);
+        let b = bias.get(o0..).unwrap_or(&[]);
+        let start: [V; PACKED_VECTORS] =
+            array::from_fn(|v| load_padded(b.get(v * LANES..).unwrap_or(&[]), 0.0));
+        for k0 in (0..inputs).step_by(PACKED_DEPTH) {
+            let depth = (inputs - k0).min(PACKED_DEPTH);
+            pack(&mut panel, weights, inputs, o0, n, k0, depth);
+            let Some(panel) = panel.get(..depth) else {
+                return;
+            };
+            let tile = PackedTile {
+                panel,
+                inputs,
+                outputs,
+                o0,
+                n,
+                k0,
+                start: (k0 == 0).then_some(start),
+            };
+            let blocks = x_blocks
+                .chunks_exact(PACKED_ROWS * inputs)
+                .zip(y_blocks.chunks_exact_mut(PACKED_ROWS * outputs));
+            for (x, y) in blocks {
+                tile.run::<PACKED_ROWS>(x, y);
+            }
+            for (x, y) in x_rest
+                .chunks_exact(inputs)
+                .zip(y_rest.chunks_exact_mut(outputs))
+            {
+                tile.run::<1>(x, y);
+            }
+        }
+    }
+}
+
+#[cfg(target_feature = "avx512f")]
+/// Fills `panel[..depth]` from outputs `o0..o0 + n` and inputs `k0..k0 + depth` of `W`,
+/// whole `LANES × LANES` blocks by an in-register transpose, the edges lane by lane.
+#[inline(always)]
+fn pack(
+    panel: &mut Panel,
+    weights: &[f32],
+    inputs: usize,
+    o0: usize,
+    n: usize,
+    k0: usize,
+    depth: usize,
+) {
+    for v in 0..PACKED_VECTORS {
+        let first = o0 + v * LANES;
+        let present = n.saturating_sub(v * LANES).min(LANES);
+        let w_rows: [&[f32]; LANES] = each_lane(|j| {
+            if j < present {
+                row(weights, first + j, inputs)
+                    .get(k0..k0 + depth)
+                    .unwrap_or(&[])
+            } else {
+                &[]
+            }
+        });
+        let mut k = 0;
+        while k < depth {
+            let chunk = (depth - k).min(LANES);
+            let targets = panel.get_mut(k..k + chunk).unwrap_or(&mut []);
+            if present == LANES && chunk == LANES {
+                let block: [V; LANES] = each_lane(|j| block_row(&w_rows, j, k));
+                let columns = transpose(block);
+                for (t, column) in targets.iter_mut().zip(columns.iter()) {
+                    if let Some(slot) = t.get_mut(v) {
+                        *slot = *column;
+                    }
+                }
+            } else {
+                for (kk, t) in targets.iter_mut().enumerate() {
+                    let lanes = w_rows.map(|w| w.get(k + kk).copied().unwrap_or(0.0));
+                    if let Some(slot) = t.get_mut(v) {
+                        *slot = V::new(lanes);
+                    }
+                }
+            }
+            k += chunk;
+        }
+    }
+}
+
+/// Shuffle indices (into the 32 lanes of a pair of vectors) for one stage of the 16 × 16
+/// transpose: rows `i` and `i + s` (bit `s` of `i` clear) swap their off-diagonal
+/// `s`-wide blocks; `upper` selects the row with the bit set.
+#[cfg(target_feature = "avx512f")]
+const fn transpose_indices(s: u32, upper: bool) -> wide::u32x16 {
+    const fn source(s: u32, upper: bool, j: u32) -> u32 {
+        match (upper, j & s == 0) {
+            (false, true) => j,
+            (false, false) => 16 + j - s,
+            (true, true) => j + s,
+            (true, false) => 16 + j,
+        }
+    }
+    macro_rules! lanes {
+        ($($j:literal)*) => { [$(source(s, upper, $j)),*] };
+    }
+    wide::u32x16::new(lanes!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15))
+}
+
+/// `LANES` weights of row `j` from input `k` on.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+fn block_row(w_rows: &[&[f32]; LANES], j: usize, k: usize) -> V {
+    w_rows
+        .get(j)
+        .and_then(|w| w.get(k..k + LANES))
+        .and_then(|w| <[f32; LANES]>::try_from(w).ok())
+        .map_or(V::ZERO, V::new)
+}
+
+/// One stage of the transpose, one two-source shuffle (`vpermt2ps`) per row.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+fn transpose_stage<const S: usize>(v: [V; LANES]) -> [V; LANES] {
+    use wide::ShuffleExt;
+    let lower = const { transpose_indices(S as u32, false) };
+    let upper = const { transpose_indices(S as u32, true) };
+    let at = |i: usize| v.get(i).copied().unwrap_or(V::ZERO);
+    each_lane(|i| {
+        let indices = if i & S == 0 { lower } else { upper };
+        [at(i & !S), at(i | S)].shuffle(indices)
+    })
+}
+
+/// Row `k` of the result is column `k` of `block`.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+fn transpose(block: [V; LANES]) -> [V; LANES] {
+    let m = transpose_stage::<8>(block);
+    let m = transpose_stage::<4>(m);
+    let m = transpose_stage::<2>(m);
+    transpose_stage::<1>(m)
+}
+
+#[cfg(target_feature = "avx512f")]
+/// One panel applied to blocks of rows.
+struct PackedTile<'a> {
+    panel: &'a [[V; PACKED_VECTORS]],
+    inputs: usize,
+    outputs: usize,
+    o0: usize,
+    n: usize,
+    k0: usize,
+    /// The bias, for the first panel of inputs; later panels add to the output.
+    start: Option<[V; PACKED_VECTORS]>,
+}
+
+#[cfg(target_feature = "avx512f")]
+impl PackedTile<'_> {
+    /// `y[r][o0..o0 + n] (+)= x[r][k0..] · panel` for `R` rows.
+    #[inline(always)]
+    fn run<const R: usize>(&self, x: &[f32], y: &mut [f32]) {
+        let panel = self.panel;
+        let mut x_rows: [&[f32]; R] = [&[]; R];
+        for (dst, r) in x_rows.iter_mut().zip(0..R) {
+            // Exactly as long as the panel, so that `x_r.get(k)` below needs no check.
+            let Some(x_r) = row(x, r, self.inputs)
+                .get(self.k0..)
+                .and_then(|x_r| x_r.get(..panel.len()))
+            else {
+                return;
+            };
+            *dst = x_r;
+        }
+        let mut acc: [[V; PACKED_VECTORS]; R] = match self.start {
+            Some(start) => [start; R],
+            None => array::from_fn(|r| {
+                let y_r = row(y, r, self.outputs)
+                    .get(self.o0..self.o0 + self.n)
+                    .unwrap_or(&[]);
+                let (whole, tail) = y_r.as_chunks::<LANES>();
+                array::from_fn(|v| match whole.get(v) {
+                    Some(c) => V::new(*c),
+                    None if v == whole.len() => load_padded(tail, 0.0),
+                    None => V::ZERO,
+                })
+            }),
+        };
+        panel_product(panel, x_rows, &mut acc);
+        for (y_r, acc_r) in y.chunks_exact_mut(self.outputs).zip(&acc) {
+            let dst = y_r.get_mut(self.o0..self.o0 + self.n).unwrap_or(&mut []);
+            let (whole, tail) = dst.as_chunks_mut::<LANES>();
+            let count = whole.len();
+            for (d, a) in whole.iter_mut().zip(acc_r) {
+                *d = a.to_array();
+            }
+            if let Some(a) = acc_r.get(count) {
+                store_partial(tail, *a);
+            }
+        }
+    }
+}
+
+#[cfg(target_feature = "avx512f")]
+/// `acc[r] += Σ_k x_rows[r][k] · panel[k]`; every row of `x_rows` is `panel.len()` long.
+#[inline(always)]
+fn panel_product<const R: usize>(
+    panel: &[[V; PACKED_VECTORS]],
+    x_rows: [&[f32]; R],
+    acc: &mut [[V; PACKED_VECTORS]; R],
+) {
+    let mut a = *acc;
+    for k in 0..panel.len() {
+        let Some(p) = panel.get(k) else {
+            break;
+        };
+        for (acc_r, x_r) in a.iter_mut().zip(&x_rows) {
+            let xk = V::splat(x_r.get(k).copied().unwrap_or(0.0));
+            for (a, w) in acc_r.iter_mut().zip(p) {
+                *a = xk.mul_add(*w, *a);
+            }
+        }
+    }
+    *acc = a;
 }
 
 /// `d_input[b][i] *= Σ_o d_output[b][o]·weights[o][i]`.
