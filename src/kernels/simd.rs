@@ -132,6 +132,17 @@ fn load(chunks: &[[f32; LANES]], k: usize) -> V {
     chunks.get(k).map_or(V::ZERO, |c| V::new(*c))
 }
 
+/// Whole vectors `k..k + C` of `row` (zeros if the row is shorter), with one bounds check
+/// for all `C` of them.
+#[inline(always)]
+fn vectors_at<const C: usize>(row: &[f32], k: usize) -> [V; C] {
+    row.as_chunks::<LANES>()
+        .0
+        .get(k..k + C)
+        .and_then(|chunks| <&[[f32; LANES]; C]>::try_from(chunks).ok())
+        .map_or([V::ZERO; C], |chunks| chunks.map(V::new))
+}
+
 /// A vector holding `values` (at most [`LANES`] of them) and zeros after them.
 #[inline(always)]
 fn load_padded(values: &[f32], pad: f32) -> V {
@@ -745,8 +756,7 @@ fn input_gradient_tile<const R: usize, const C: usize>(
 ) {
     let mut acc = [[V::ZERO; C]; R];
     for (o, w_row) in weights.chunks_exact(inputs).enumerate() {
-        let w = w_row.as_chunks::<LANES>().0;
-        let wv: [V; C] = array::from_fn(|c| load(w, k + c));
+        let wv = vectors_at::<C>(w_row, k);
         for (acc_r, dy_r) in acc.iter_mut().zip(&dy_rows) {
             let d = V::splat(dy_r.get(o).copied().unwrap_or(0.0));
             for (a, w) in acc_r.iter_mut().zip(&wv) {
@@ -965,8 +975,7 @@ impl Sweep<'_> {
             .zip(self.input.chunks_exact(self.inputs));
         for (dy_row, x_row) in batch {
             let d = Self::d_out::<R>(dy_row, o);
-            let x = x_row.as_chunks::<LANES>().0;
-            let xv: [V; C] = array::from_fn(|c| load(x, k + c));
+            let xv = vectors_at::<C>(x_row, k);
             for (acc_r, d_r) in acc.iter_mut().zip(d) {
                 let d_r = V::splat(d_r);
                 for (a, x) in acc_r.iter_mut().zip(&xv) {
