@@ -20,10 +20,23 @@ pub fn ln_1p(x: f32) -> f32 {
     libm::log1pf(x)
 }
 
-/// Square root (correctly rounded).
+/// Square root (correctly rounded, so every implementation gives the same bits).
+///
+/// On ARM with a hardware FPU (`eabihf` targets: Cortex-M4F/M7/M33…) this is the FPU's
+/// `vsqrt.f32` instruction; elsewhere `libm::sqrtf`. IEEE-754 requires both to round
+/// correctly, so the choice does not change a single bit, only the cost: on a Cortex-M4F
+/// `libm`'s software square root takes about 50 instructions, and Adam needs one per
+/// parameter per step.
 #[inline(always)]
 pub fn sqrt(x: f32) -> f32 {
-    libm::sqrtf(x)
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        arm_fpu::sqrt(x)
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    {
+        libm::sqrtf(x)
+    }
 }
 
 /// Hyperbolic tangent.
@@ -35,7 +48,9 @@ pub fn tanh(x: f32) -> f32 {
 /// Absolute value (clears the sign bit; exact).
 #[inline(always)]
 pub fn abs(x: f32) -> f32 {
-    f32::from_bits(x.to_bits() & 0x7fff_ffff)
+    // `f32::abs` is in `core`; on an FPU it is one instruction (`vabs.f32`), where the
+    // bit-mask version moves the value to an integer register and back.
+    x.abs()
 }
 
 /// `-1`, `0` or `1`; `sign(±0) = 0` as the L1 sub-gradient convention (TensorFlow's `sign`).
@@ -58,5 +73,28 @@ pub fn sigmoid(x: f32) -> f32 {
     } else {
         let e = exp(x);
         e / (1.0 + e)
+    }
+}
+
+/// The crate's only `unsafe` code: one FPU instruction that stable `no_std` Rust cannot
+/// reach otherwise (`f32::sqrt` needs `std`, `core::f32::math::sqrt` is unstable, and
+/// `libm` has no 32-bit ARM path). Compiled only for hard-float ARM targets; the firmware
+/// check in CI (`.ci/firmware.sh`) proves it gives the host's bits.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+#[allow(unsafe_code)]
+mod arm_fpu {
+    /// `vsqrt.f32`: IEEE-754 correctly rounded square root.
+    ///
+    /// A naked function rather than inline `asm!`: `asm!` operands in FPU registers need the
+    /// `vfp2` target feature, which rustc does not report for these targets, while the
+    /// hard-float calling convention already puts the argument and the result in `s0`. For
+    /// the same reason the assembler is told the FPU (`.fpu vfpv2`, the oldest with `vsqrt`).
+    // SAFETY: the body is `vsqrt.f32 s0, s0; bx lr`: it reads its argument from `s0` and
+    // returns its result in `s0`, exactly as the `eabihf` C ABI of this signature requires,
+    // touches no memory and no other register, and returns to the caller. Every `eabihf`
+    // target has an FPU with this instruction (VFPv2 and later).
+    #[unsafe(naked)]
+    pub extern "C" fn sqrt(x: f32) -> f32 {
+        core::arch::naked_asm!(".fpu vfpv2", "vsqrt.f32 s0, s0", "bx lr")
     }
 }

@@ -97,6 +97,17 @@ fn add_penalty(grads: &mut [f32], values: &[f32], count: usize, penalty: Regular
     if penalty.is_none() {
         return 0.0;
     }
+    if penalty.l1_factor() == 0.0 {
+        // L2 alone, the common case, skips the L1 terms; they are exact zeros in the general
+        // formula (`0·sign(w) + 2·l2·w = 2·l2·w`, `0·Σ|w| + l2·Σw² = l2·Σw²`): same bits.
+        let twice_l2 = 2.0 * penalty.l2_factor();
+        let mut square_sum = 0.0f32;
+        for (g, &w) in grads.iter_mut().zip(values).take(count) {
+            *g += twice_l2 * w;
+            square_sum += w * w;
+        }
+        return penalty.l2_factor() * square_sum;
+    }
     let (mut abs_sum, mut square_sum) = (0.0f32, 0.0f32);
     for (g, &w) in grads.iter_mut().zip(values).take(count) {
         *g += penalty.gradient(w);

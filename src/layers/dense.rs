@@ -37,7 +37,7 @@ impl<const IN: usize, const OUT: usize> Parameters for DenseParams<IN, OUT> {
     }
 }
 
-/// How [`Dense::initialize`] draws the weights (biases start at zero, as in Keras).
+/// How [`Dense::initialize_with`] draws the weights (biases start at zero, as in Keras).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Initializer {
     /// Keras' default `glorot_uniform`: `U(-l, l)`, `l = sqrt(6 / (fan_in + fan_out))`.
@@ -66,7 +66,6 @@ pub struct Dense<const IN: usize, const OUT: usize, A: Activation = Identity> {
     bias_regularizer: Regularizer,
     // Infinity means no constraint (4 bytes instead of an Option's 8).
     max_norm: f32,
-    initializer: Initializer,
 }
 
 impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
@@ -85,7 +84,6 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
             kernel_regularizer: Regularizer::NONE,
             bias_regularizer: Regularizer::NONE,
             max_norm: f32::INFINITY,
-            initializer: Initializer::GlorotUniform,
         }
     }
 
@@ -118,20 +116,21 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
         }
     }
 
-    /// Chooses how [`Dense::initialize`] draws the weights.
-    pub const fn with_initializer(mut self, initializer: Initializer) -> Self {
-        self.initializer = initializer;
-        self
-    }
-
     /// The kernel regularizer.
     pub const fn kernel_regularizer(&self) -> Regularizer {
         self.kernel_regularizer
     }
 
-    /// Draws the weights from the layer's [`Initializer`] and zeroes the bias.
+    /// Draws the weights with Keras' default, [`Initializer::GlorotUniform`], and zeroes
+    /// the bias.
     pub fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
-        let fan = match self.initializer {
+        self.initialize_with(rng, Initializer::GlorotUniform);
+    }
+
+    /// Draws the weights from `initializer` and zeroes the bias. (The choice is an argument,
+    /// not a field, so that it costs no RAM in every layer for the rest of training.)
+    pub fn initialize_with<R: Rng + ?Sized>(&mut self, rng: &mut R, initializer: Initializer) {
+        let fan = match initializer {
             Initializer::GlorotUniform => (IN + OUT) as f32,
             Initializer::HeUniform => IN as f32,
         };

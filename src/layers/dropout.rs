@@ -3,7 +3,7 @@
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use super::{Hidden, Layer, NoParams};
+use super::{ConstZero, Hidden, Layer, NoParams};
 use crate::activation::Identity;
 use crate::error::{Error, unit_interval};
 
@@ -15,7 +15,7 @@ use crate::error::{Error, unit_interval};
 /// probability at test time) is equal in expectation; this one leaves inference untouched.
 ///
 /// # The mask costs 8 bytes
-/// Each training forward pass draws one `u64` seed from the trainer's generator and
+/// Each training forward pass draws one `u64` seed ([`MaskSeed`]) from the trainer's generator and
 /// generates the mask from a fresh `G` (by default [`Xoshiro128PlusPlus`]) seeded with it,
 /// one `u32` per unit: the unit is dropped when the draw is below `rate·2³²`. Backward
 /// reseeds `G` with the same seed and replays the mask, so no per-unit state is stored,
@@ -30,7 +30,6 @@ use crate::error::{Error, unit_interval};
 #[derive(Debug, PartialEq)]
 pub struct Dropout<const N: usize, G = Xoshiro128PlusPlus> {
     rate: f32,
-    scale: f32,
     threshold: u32,
     // Zero-sized: lets `params_mut` hand out the layer's (empty) parameter set.
     no_params: NoParams,
@@ -56,7 +55,6 @@ impl<const N: usize, G> Dropout<N, G> {
         match unit_interval(rate, Error::DropoutRate { rate }) {
             Ok(rate) => Ok(Self {
                 rate,
-                scale: 1.0 / (1.0 - rate),
                 // rate < 1, so the product is below 2^32 and the cast is exact truncation.
                 threshold: (rate as f64 * 4_294_967_296.0) as u32,
                 no_params: NoParams,
@@ -69,6 +67,12 @@ impl<const N: usize, G> Dropout<N, G> {
     /// The drop probability.
     pub const fn rate(&self) -> f32 {
         self.rate
+    }
+
+    /// The factor kept units are multiplied by while training, `1 / (1 - rate)`. Computed
+    /// when needed (one division per batch) rather than stored, to keep the layer at 8 bytes.
+    const fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.rate)
     }
 }
 
@@ -85,7 +89,7 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     /// Writes the mask that `seed` gives for `rows` samples into `out`, as the factor each
     /// unit is multiplied by (`0` or `1 / (1 - rate)`). Used by tests and tools.
     pub fn mask_factors(&self, seed: u64, out: &mut [[f32; N]]) {
-        let scale = self.scale;
+        let scale = self.scale();
         let flat = out.as_flattened_mut();
         let units = flat.len();
         let mut values = flat.iter_mut();
@@ -97,11 +101,33 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     }
 }
 
+/// The seed a training step's dropout mask is generated from (what a [`Dropout`] layer keeps
+/// between forward and backward). Two `u32` halves rather than a `u64`, so that it needs only
+/// 4-byte alignment and adds no padding to a trainer on 32-bit targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MaskSeed([u32; 2]);
+
+impl MaskSeed {
+    /// Stores `seed`.
+    pub const fn new(seed: u64) -> Self {
+        Self([seed as u32, (seed >> 32) as u32])
+    }
+
+    /// The stored seed.
+    pub const fn get(self) -> u64 {
+        (self.0[1] as u64) << 32 | self.0[0] as u64
+    }
+}
+
+impl ConstZero for MaskSeed {
+    const ZERO: Self = Self([0; 2]);
+}
+
 impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
     type Input = [f32; N];
     type Output = [f32; N];
     type Params = NoParams;
-    type Cache = u64;
+    type Cache = MaskSeed;
     type Activation = Identity;
 
     fn params(&self) -> &NoParams {
@@ -122,7 +148,7 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
         &self,
         input: &[[f32; N]],
         output: &mut [[f32; N]],
-        seed: &mut u64,
+        seed: &mut MaskSeed,
         rng: &mut R,
     ) {
         let rows = input.len().min(output.len());
@@ -131,10 +157,10 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
             output.iter_mut().zip(input).for_each(|(y, x)| *y = *x);
             return;
         }
-        *seed = rng.next_u64();
-        let scale = self.scale;
+        *seed = MaskSeed::new(rng.next_u64());
+        let scale = self.scale();
         let mut pairs = output.iter_mut().zip(input);
-        self.for_each_mask_bit(*seed, rows * N, |_, keep| {
+        self.for_each_mask_bit(seed.get(), rows * N, |_, keep| {
             if let Some((y, x)) = pairs.next() {
                 *y = if keep { x * scale } else { 0.0 };
             }
@@ -145,7 +171,7 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
         0.0
     }
 
-    fn propagate(&self, d_output: &[[f32; N]], d_input: &mut [[f32; N]], _: &u64) {
+    fn propagate(&self, d_output: &[[f32; N]], d_input: &mut [[f32; N]], _: &MaskSeed) {
         crate::kernels::multiply(d_input.as_flattened_mut(), d_output.as_flattened());
     }
 
@@ -155,11 +181,11 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
 }
 
 impl<const N: usize, G: Rng + SeedableRng> Hidden for Dropout<N, G> {
-    fn derivative_of_output(&self, output: &mut [[f32; N]], seed: &u64) {
+    fn derivative_of_output(&self, output: &mut [[f32; N]], seed: &MaskSeed) {
         if self.threshold == 0 {
             output.as_flattened_mut().fill(1.0);
             return;
         }
-        self.mask_factors(*seed, output);
+        self.mask_factors(seed.get(), output);
     }
 }

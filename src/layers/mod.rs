@@ -21,7 +21,7 @@ mod dense;
 mod dropout;
 
 pub use dense::{Dense, DenseParams, Initializer};
-pub use dropout::Dropout;
+pub use dropout::{Dropout, MaskSeed};
 
 /// A value that has an all-zero constant, so that models and trainers can be built in a
 /// `const` context and placed in a `static` (zero-initialised memory costs no flash).

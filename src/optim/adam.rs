@@ -139,6 +139,11 @@ impl<P: Parameters> Adam<P> {
         step: AdamStep,
         keep: f32,
     ) -> bool {
+        // A sufficient test first, without the square root and the division: `m'` lies
+        // between `m` and `g`, `v'` between `v` and `g²`, and `|m'|/(sqrt(v') + ε) <= |m'|/ε`,
+        // so `|w'| <= |w| + (lr_t/ε)·(|m| + |g|)` up to a few roundings, which the factor-2
+        // margin covers. Only a value that fails it (or a NaN) is computed exactly.
+        let steepness = step.learning_rate / step.epsilon;
         let moments = self.m.tensors().zip(self.v.tensors());
         params
             .zip(grads.tensors())
@@ -146,7 +151,12 @@ impl<P: Parameters> Adam<P> {
             .all(|((w, g), (m, v))| {
                 let mut values = w.iter().zip(g).zip(m.iter().zip(v));
                 values.all(|((&w, &g), (&m, &v))| {
-                    let (w, m, v) = kernels::adam_candidate(w * keep, g, m, v, step);
+                    let w = w * keep;
+                    let bound = math::abs(w) + steepness * (math::abs(m) + math::abs(g));
+                    if bound < 0.5 * f32::MAX && g * g + v < 0.5 * f32::MAX {
+                        return true;
+                    }
+                    let (w, m, v) = kernels::adam_candidate(w, g, m, v, step);
                     w.is_finite() && m.is_finite() && v.is_finite()
                 })
             })
