@@ -1,0 +1,342 @@
+//! Training throughput: whole steps of the reference network, the tutorial's model over
+//! ten epochs, and the phases a step is made of (to see what bounds it).
+//!
+//! ```text
+//! cargo bench --bench training -- --warm-up-time 1 --measurement-time 3
+//! RUSTFLAGS="-C target-cpu=x86-64-v3" cargo bench --bench training -- --warm-up-time 1 --measurement-time 3
+//! RUSTFLAGS="-C target-cpu=native" cargo bench --bench training -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench training --features scalar -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Groups (criterion's "elem/s" column is the throughput named here):
+//! - `step_checked/B`, `step_unchecked/B`: one `Trainer::step` of the reference network
+//!   (32 → 64 relu → Dropout(0.5) → 64 relu → Dropout(0.5) → 1 sigmoid, binary
+//!   cross-entropy, Adam lr 1e-3, `l2(1e-4)` on both kernels), samples per second, with
+//!   the default checked updates and with `with_checked_updates(false)`.
+//! - `phases/<phase>/B`: the parts of that step, each through the public API: forward
+//!   (dropout masks included), forward + loss, zeroing the gradients, backward (dropout
+//!   masks replayed), the update check, the Adam step, and `compute_gradients` (sample
+//!   gathering and checks + forward + loss + zeroing + backward + the gradient scan).
+//!   Samples per second of the whole batch, so they compare with the step's figure.
+//! - `tutorial_10_epochs`: the tutorial's model (30 → 64 relu `l2(0.01)` → Dropout(0.5) → 1
+//!   sigmoid, Adam, B = 32) trained by `Trainer::fit` for 10 epochs on 455 synthetic
+//!   samples (the shape of the breast-cancer data set: the work per step does not depend
+//!   on the values). Time per run; model and trainer are built outside the timed part.
+//! - `dropout_mask/*`: the mask of a `Dropout<64>` over 128 rows, forward (draw + apply) and
+//!   backward replay (`mask_factors`), units per second.
+//! - `adam/*`: `kernels::{scalar,simd}::adam_update` on one tensor, and `Optimizer::step`
+//!   and `update_is_finite` of `Adam` on a 256 → 256 layer (65,792 parameters), parameters
+//!   per second.
+//!
+//! Record the `RUSTFLAGS` beside every figure: a plain x86_64 build uses SSE2 only.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use microtrain::kernels::{self, AdamStep};
+use microtrain::layers::MaskSeed;
+use microtrain::{
+    Adam, BinaryCrossEntropy, ConstZero, Dataset, Dense, DenseParams, Dropout, FitConfig, Layer,
+    Loss, Network, Optimizer, Parameters, Relu, Rng, SeedableRng, Sigmoid, Trainer,
+    Xoshiro128PlusPlus, l2,
+};
+
+type Reference = (
+    Dense<32, 64, Relu>,
+    Dropout<64>,
+    Dense<64, 64, Relu>,
+    Dropout<64>,
+    Dense<64, 1, Sigmoid>,
+);
+type ReferenceAdam = Adam<<Reference as Network>::Params>;
+
+type Tutorial = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
+type TutorialAdam = Adam<<Tutorial as Network>::Params>;
+
+/// Samples in the reference data: more than the largest batch, so that consecutive steps
+/// gather different rows, as in an epoch.
+const REFERENCE_SAMPLES: usize = 1024;
+/// The breast-cancer data set's training split in the tutorial (569 · 0.8, rounded up).
+const TUTORIAL_SAMPLES: usize = 455;
+
+fn uniform(rng: &mut Xoshiro128PlusPlus) -> f32 {
+    (rng.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+}
+
+/// Features uniform in [-1, 1) and labels from a fixed linear rule with label noise, so
+/// the network has something to learn and its values stay in a realistic range.
+fn synthetic<const W: usize>(samples: usize, seed: u64) -> (Vec<[f32; W]>, Vec<[f32; 1]>) {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let direction: [f32; W] = std::array::from_fn(|_| uniform(&mut rng));
+    let x: Vec<[f32; W]> = (0..samples)
+        .map(|_| std::array::from_fn(|_| uniform(&mut rng)))
+        .collect();
+    let y = x
+        .iter()
+        .map(|row| {
+            let score: f32 = row.iter().zip(&direction).map(|(a, b)| a * b).sum();
+            let flip = rng.next_u32() % 10 == 0;
+            [f32::from(u8::from((score > 0.0) != flip))]
+        })
+        .collect();
+    (x, y)
+}
+
+fn reference_model(rng: &mut Xoshiro128PlusPlus) -> Reference {
+    let penalty = l2(1e-4).unwrap_or_default();
+    let dropout = Dropout::new(0.5).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut model: Reference = (
+        Dense::new(Relu).with_kernel_regularizer(penalty),
+        dropout,
+        Dense::new(Relu).with_kernel_regularizer(penalty),
+        dropout,
+        Dense::new(Sigmoid),
+    );
+    model.initialize(rng);
+    model
+}
+
+fn tutorial_model(rng: &mut Xoshiro128PlusPlus) -> Tutorial {
+    let mut model: Tutorial = (
+        Dense::new(Relu).with_kernel_regularizer(l2(0.01).unwrap_or_default()),
+        Dropout::new(0.5).unwrap_or_else(|e| unreachable!("{e}")),
+        Dense::new(Sigmoid),
+    );
+    model.initialize(rng);
+    model
+}
+
+/// A shuffled index list with `B` extra entries at the end, so that every window
+/// `start..start + B` with `start < REFERENCE_SAMPLES` is a full batch.
+fn batch_order<const B: usize>(rng: &mut Xoshiro128PlusPlus) -> Vec<usize> {
+    let order = microtrain::rng::Permutation::new(REFERENCE_SAMPLES, rng);
+    (0..REFERENCE_SAMPLES + B)
+        .map(|k| order.get(k % REFERENCE_SAMPLES))
+        .collect()
+}
+
+fn step<const B: usize>(c: &mut Criterion, checked: bool) {
+    let name = if checked {
+        "step_checked"
+    } else {
+        "step_unchecked"
+    };
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(B as u64));
+    let (x, y) = synthetic::<32>(REFERENCE_SAMPLES, 1);
+    let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
+    let mut model = reference_model(&mut rng);
+    let order = batch_order::<B>(&mut rng);
+    let mut trainer = Box::new(
+        Trainer::<Reference, ReferenceAdam, B>::new(Adam::keras_default())
+            .with_checked_updates(checked),
+    );
+    let mut start = 0;
+    let mut refused = 0usize;
+    group.bench_function(BenchmarkId::from_parameter(B), |bench| {
+        bench.iter(|| {
+            let indices = order.get(start..start + B).unwrap_or_default();
+            start = (start + B) % REFERENCE_SAMPLES;
+            let report = trainer.step(&mut model, &BinaryCrossEntropy, data, indices, &mut rng);
+            refused += usize::from(report.is_err());
+            black_box(report)
+        });
+    });
+    group.finish();
+    // A refused step does less work than a real one: the figure would flatter.
+    assert_eq!(refused, 0, "{name}/{B}: {refused} steps were refused");
+}
+
+fn steps(c: &mut Criterion) {
+    for checked in [true, false] {
+        step::<1>(c, checked);
+        step::<8>(c, checked);
+        step::<32>(c, checked);
+        step::<128>(c, checked);
+    }
+}
+
+/// The parts of `Trainer::step` timed one at a time through the public API.
+fn phases_for<const B: usize>(c: &mut Criterion) {
+    let mut group = c.benchmark_group("phases");
+    group.throughput(Throughput::Elements(B as u64));
+    let (x, y) = synthetic::<32>(REFERENCE_SAMPLES, 1);
+    let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
+    let model = reference_model(&mut rng);
+    let order = batch_order::<B>(&mut rng);
+    let indices = order.get(..B).unwrap_or_default();
+    let loss = BinaryCrossEntropy;
+    let id = |phase: &str| BenchmarkId::new(phase, B);
+
+    let mut workspace = Box::new(<Reference as Network>::Workspace::<B>::ZERO);
+    for (row, &index) in Reference::input_rows(&mut workspace)
+        .iter_mut()
+        .zip(indices)
+    {
+        *row = x[index];
+    }
+    group.bench_function(id("forward"), |bench| {
+        bench.iter(|| model.forward(black_box(&mut *workspace), B, &mut rng));
+    });
+    let activation = *model.output_activation();
+    let scale = 1.0 / B as f32;
+    let mut forward_and_loss = || {
+        model.forward(&mut workspace, B, &mut rng);
+        let mut sum = 0.0f32;
+        let outputs = Reference::output_rows(&mut workspace).iter_mut();
+        for (output, &index) in outputs.zip(indices) {
+            let target = &y[index];
+            sum += Loss::<Sigmoid, [f32; 1]>::value(&loss, output, target);
+            Loss::<Sigmoid, [f32; 1]>::delta(&loss, &activation, output, target, scale);
+        }
+        sum
+    };
+    group.bench_function(id("forward_loss"), |bench| {
+        bench.iter(|| black_box(forward_and_loss()));
+    });
+
+    let mut grads = Box::new(<Reference as Network>::Params::ZERO);
+    group.bench_function(id("zero_gradients"), |bench| {
+        bench.iter(|| black_box(&mut *grads).fill_zero());
+    });
+    // The workspace holds a forward pass and its δ; backward's work does not depend on
+    // the values, and repeating it on its own leftovers keeps them finite.
+    forward_and_loss();
+    group.bench_function(id("backward"), |bench| {
+        bench.iter(|| black_box(model.backward(&mut workspace, B, &mut grads)));
+    });
+
+    let mut optimizer = Box::new(ReferenceAdam::keras_default());
+    group.bench_function(id("update_check"), |bench| {
+        bench.iter(|| black_box(optimizer.update_is_finite(model.parameters(), &grads)));
+    });
+    let mut updated = model;
+    group.bench_function(id("adam_step"), |bench| {
+        bench.iter(|| optimizer.step(updated.parameters_mut(), black_box(&grads)));
+    });
+
+    let mut trainer = Box::new(Trainer::<Reference, ReferenceAdam, B>::new(
+        Adam::keras_default(),
+    ));
+    group.bench_function(id("compute_gradients"), |bench| {
+        bench.iter(|| black_box(trainer.compute_gradients(&model, &loss, data, indices, &mut rng)));
+    });
+    group.finish();
+}
+
+fn phases(c: &mut Criterion) {
+    phases_for::<1>(c);
+    phases_for::<128>(c);
+}
+
+/// The tutorial's `model.fit(x, y, epochs=10)` with batches of 32.
+fn tutorial(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tutorial_10_epochs");
+    let (x, y) = synthetic::<30>(TUTORIAL_SAMPLES, 3);
+    let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
+    let initial = tutorial_model(&mut Xoshiro128PlusPlus::seed_from_u64(4));
+    for checked in [true, false] {
+        let name = if checked { "checked" } else { "unchecked" };
+        group.bench_function(name, |bench| {
+            bench.iter_custom(|runs| {
+                let mut total = Duration::ZERO;
+                for run in 0..runs {
+                    let mut model = initial;
+                    let mut trainer = Box::new(
+                        Trainer::<Tutorial, TutorialAdam, 32>::new(Adam::keras_default())
+                            .with_checked_updates(checked),
+                    );
+                    let mut rng = Xoshiro128PlusPlus::seed_from_u64(run);
+                    let started = Instant::now();
+                    let summary = trainer.fit(
+                        &mut model,
+                        &BinaryCrossEntropy,
+                        data,
+                        None,
+                        &FitConfig::epochs(10),
+                        &mut rng,
+                        |_: &microtrain::EpochReport| microtrain::Control::Continue,
+                    );
+                    total += started.elapsed();
+                    let skipped = summary.ok().and_then(|s| s.last).map(|r| r.skipped_steps);
+                    assert_eq!(skipped, Some(0), "the run must train every batch");
+                    black_box(&model);
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+fn dropout_mask(c: &mut Criterion) {
+    const ROWS: usize = 128;
+    let mut group = c.benchmark_group("dropout_mask");
+    group.throughput(Throughput::Elements((ROWS * 64) as u64));
+    let layer = Dropout::<64>::new(0.5).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    let input: Vec<[f32; 64]> = (0..ROWS)
+        .map(|_| std::array::from_fn(|_| uniform(&mut rng)))
+        .collect();
+    let mut output = vec![[0.0f32; 64]; ROWS];
+    let mut seed = MaskSeed::ZERO;
+    group.bench_function("forward_128x64", |bench| {
+        bench.iter(|| layer.forward(black_box(&input), &mut output, &mut seed, &mut rng));
+    });
+    group.bench_function("replay_128x64", |bench| {
+        bench.iter(|| layer.mask_factors(black_box(seed.get()), &mut output));
+    });
+    group.finish();
+}
+
+fn adam(c: &mut Criterion) {
+    let mut group = c.benchmark_group("adam");
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(6);
+    let step = AdamStep {
+        learning_rate: 1e-3,
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-7,
+    };
+    // The reference network's parameter count: what one of its steps updates.
+    let n = <Reference as Network>::PARAMETERS;
+    group.throughput(Throughput::Elements(n as u64));
+    let g: Vec<f32> = (0..n).map(|_| 1e-2 * uniform(&mut rng)).collect();
+    let mut w: Vec<f32> = (0..n).map(|_| uniform(&mut rng)).collect();
+    let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+    type Update = fn(&mut [f32], &[f32], &mut [f32], &mut [f32], AdamStep);
+    let sets: [(&str, Update); 2] = [
+        ("scalar", kernels::scalar::adam_update),
+        ("simd", kernels::simd::adam_update),
+    ];
+    for (set, update) in sets {
+        group.bench_function(BenchmarkId::new(set, n), |bench| {
+            bench.iter(|| update(&mut w, black_box(&g), &mut m, &mut v, step));
+        });
+    }
+
+    // One large layer: the optimizer's own loop over its tensors and state.
+    type Wide = DenseParams<256, 256>;
+    group.throughput(Throughput::Elements(<Wide as Parameters>::COUNT as u64));
+    let mut params = Box::new(Wide::ZERO);
+    let mut grads = Box::new(Wide::ZERO);
+    for (p, d) in params.tensors_mut().zip(grads.tensors_mut()) {
+        for (p, d) in p.iter_mut().zip(d) {
+            (*p, *d) = (uniform(&mut rng), 1e-2 * uniform(&mut rng));
+        }
+    }
+    let mut optimizer = Box::new(Adam::<Wide>::keras_default());
+    group.bench_function(BenchmarkId::new("optimizer_step", Wide::COUNT), |bench| {
+        bench.iter(|| optimizer.step(params.tensors_mut(), black_box(&*grads)));
+    });
+    group.bench_function(BenchmarkId::new("update_is_finite", Wide::COUNT), |bench| {
+        bench.iter(|| black_box(optimizer.update_is_finite(params.tensors(), &grads)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, steps, tutorial, phases, dropout_mask, adam);
+criterion_main!(benches);
