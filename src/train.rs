@@ -456,6 +456,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn gradients_with<L, R>(
         &mut self,
         model: &N,
