@@ -16,8 +16,10 @@
 //! Peers, forward pass only (`Y = X·Wᵀ`, bias not included for them):
 //! - `nalgebra_static`: `SMatrix` products with the sizes as type parameters;
 //! - `matrixmultiply`: `DMatrix::gemm`, which calls `matrixmultiply::sgemm` when every
-//!   dimension exceeds 5 (so not for `B = 1`). The crate forbids `unsafe` in every target,
-//!   benches included, so `sgemm` is reached through nalgebra's safe wrapper.
+//!   dimension exceeds 5 (so not for `B = 1`); `sgemm` is `unsafe`, nalgebra's call is the
+//!   safe way in. It picks its kernel at run time (AVX2 + FMA where the CPU has them, no
+//!   AVX-512 kernel), also in the default build: compare with it under
+//!   `-C target-cpu=native`, where both use the machine's FMA.
 
 use std::hint::black_box;
 

@@ -734,6 +734,13 @@ fn input_gradient_rows<const R: usize>(
         input_gradient_tile::<R, AXPY_VECTORS>(dy_rows, weights, dx, inputs, k);
         k += AXPY_VECTORS;
     }
+    // A single row has one accumulator per vector: take two vectors at a time there, to
+    // have two independent chains (measured: 1.6× at 1 × 32 × 64; with four rows the
+    // two-vector tile was slower than two one-vector tiles).
+    if R == 1 && k + 2 <= steps {
+        input_gradient_tile::<R, 2>(dy_rows, weights, dx, inputs, k);
+        k += 2;
+    }
     while k < steps {
         input_gradient_tile::<R, 1>(dy_rows, weights, dx, inputs, k);
         k += 1;
