@@ -61,8 +61,9 @@
         clippy::panic
     )
 )]
-// `deny`, not `forbid`: `math::arm_fpu` (hard-float ARM only) allows one FPU instruction.
-#![deny(unsafe_code)]
+#![cfg_attr(not(feature = "fpu-sqrt"), forbid(unsafe_code))]
+// With `fpu-sqrt`, `deny`: `math::arm_fpu` (hard-float ARM only) allows one FPU instruction.
+#![cfg_attr(feature = "fpu-sqrt", deny(unsafe_code))]
 #![deny(missing_docs)]
 
 #[cfg(any(test, feature = "std"))]

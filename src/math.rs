@@ -22,18 +22,18 @@ pub fn ln_1p(x: f32) -> f32 {
 
 /// Square root (correctly rounded, so every implementation gives the same bits).
 ///
-/// On ARM with a hardware FPU (`eabihf` targets: Cortex-M4F/M7/M33…) this is the FPU's
-/// `vsqrt.f32` instruction; elsewhere `libm::sqrtf`. IEEE-754 requires both to round
+/// With the `fpu-sqrt` feature, on ARM with a hardware FPU (`eabihf` targets:
+/// Cortex-M4F/M7/M33…), this is the FPU's `vsqrt.f32` instruction; otherwise `libm::sqrtf`. IEEE-754 requires both to round
 /// correctly, so the choice does not change a single bit, only the cost: on a Cortex-M4F
 /// `libm`'s software square root takes about 50 instructions, and Adam needs one per
 /// parameter per step.
 #[inline(always)]
 pub fn sqrt(x: f32) -> f32 {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[cfg(all(feature = "fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
     {
         arm_fpu::sqrt(x)
     }
-    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    #[cfg(not(all(feature = "fpu-sqrt", target_arch = "arm", target_abi = "eabihf")))]
     {
         libm::sqrtf(x)
     }
@@ -76,11 +76,13 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
-/// The crate's only `unsafe` code: one FPU instruction that stable `no_std` Rust cannot
-/// reach otherwise (`f32::sqrt` needs `std`, `core::f32::math::sqrt` is unstable, and
-/// `libm` has no 32-bit ARM path). Compiled only for hard-float ARM targets; the firmware
-/// check in CI (`.ci/firmware.sh`) proves it gives the host's bits.
-#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+/// The crate's only `unsafe` code, behind the `fpu-sqrt` feature: one FPU instruction that
+/// stable `no_std` Rust cannot reach otherwise (`f32::sqrt` needs `std`,
+/// `core::f32::math::sqrt` is unstable, and `libm` has no 32-bit ARM path). Compiled only for
+/// hard-float ARM targets. Miri cannot run it (it interprets no assembly, and the module does
+/// not exist on its host targets); what checks it is the firmware run in CI
+/// (`.ci/firmware.sh`), which must end with the host's weights bit for bit.
+#[cfg(all(feature = "fpu-sqrt", target_arch = "arm", target_abi = "eabihf"))]
 #[allow(unsafe_code)]
 mod arm_fpu {
     /// `vsqrt.f32`: IEEE-754 correctly rounded square root.
