@@ -228,13 +228,11 @@ impl Clipping {
     /// # Errors
     /// [`Error::Clip`] unless `limit` is finite and positive.
     pub const fn value(mut self, limit: f32) -> Result<Self, Error> {
-        match crate::error::positive(limit, Error::Clip { limit }) {
-            Ok(limit) => {
-                self.value = limit;
-                Ok(self)
-            }
-            Err(e) => Err(e),
-        }
+        self.value = match checked_limit(limit) {
+            Ok(limit) => limit,
+            Err(e) => return Err(e),
+        };
+        Ok(self)
     }
 
     /// Keras' `clipnorm`: each tensor's gradient (a layer's weights, or its bias) is scaled
@@ -243,13 +241,11 @@ impl Clipping {
     /// # Errors
     /// [`Error::Clip`] unless `limit` is finite and positive.
     pub const fn norm(mut self, limit: f32) -> Result<Self, Error> {
-        match crate::error::positive(limit, Error::Clip { limit }) {
-            Ok(limit) => {
-                self.norm = limit;
-                Ok(self)
-            }
-            Err(e) => Err(e),
-        }
+        self.norm = match checked_limit(limit) {
+            Ok(limit) => limit,
+            Err(e) => return Err(e),
+        };
+        Ok(self)
     }
 
     /// Keras' `global_clipnorm` (PyTorch's `clip_grad_norm_`): all gradients are scaled
@@ -258,13 +254,11 @@ impl Clipping {
     /// # Errors
     /// [`Error::Clip`] unless `limit` is finite and positive.
     pub const fn global_norm(mut self, limit: f32) -> Result<Self, Error> {
-        match crate::error::positive(limit, Error::Clip { limit }) {
-            Ok(limit) => {
-                self.global_norm = limit;
-                Ok(self)
-            }
-            Err(e) => Err(e),
-        }
+        self.global_norm = match checked_limit(limit) {
+            Ok(limit) => limit,
+            Err(e) => return Err(e),
+        };
+        Ok(self)
     }
 
     fn apply<P: Parameters>(&self, grads: &mut P) {
@@ -297,6 +291,17 @@ impl Clipping {
             }
         }
     }
+}
+
+/// True if no value is NaN or infinite. A fold with `&`, not `Iterator::all`: without the
+/// early exit the loop vectorizes, and finite values (the case that matters) are read to
+/// the end anyway.
+fn all_finite(values: &[f32]) -> bool {
+    values.iter().fold(true, |all, v| all & v.is_finite())
+}
+
+const fn checked_limit(limit: f32) -> Result<f32, Error> {
+    crate::error::positive(limit, Error::Clip { limit })
 }
 
 fn squared_norm(values: &[f32]) -> f32 {
@@ -486,7 +491,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
             .take(rows)
         {
             let (sample, target) = sample_of(row)?;
-            if !sample.as_slice().iter().all(|v| v.is_finite()) {
+            if !all_finite(sample.as_slice()) {
                 return Err(Error::NonFinite);
             }
             loss.check(target)?;
@@ -515,7 +520,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
 
         self.grads.fill_zero();
         let penalty = model.backward(&mut self.workspace, rows, &mut self.grads);
-        let finite = !check_gradients || self.grads.tensors().flatten().all(|g| g.is_finite());
+        let finite = !check_gradients || self.grads.tensors().all(all_finite);
         if !finite || !penalty.is_finite() {
             return Err(Error::NonFinite);
         }
