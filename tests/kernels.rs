@@ -508,9 +508,22 @@ fn elementwise_inputs() -> impl Iterator<Item = Vec<f32>> {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(n as u64);
         let mut v: Vec<f32> = values(&mut rng, n).into_iter().map(|x| x * 0.01).collect();
         // Spread over [-100, 100] with exact edges: ±0, the saturation points of sigmoid
-        // and tanh, and the ends of exp's range.
+        // and tanh, the ends of exp's range and the infinities.
         let edges = [
-            0.0, -0.0, 1.0, -1.0, 9.0, -9.0, 20.0, -20.0, 88.0, -87.0, -104.0, 1e-6,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            9.0,
+            -9.0,
+            20.0,
+            -20.0,
+            88.0,
+            -87.0,
+            -104.0,
+            1e-6,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
         ];
         for (x, e) in v.iter_mut().zip(edges) {
             *x = e;
@@ -592,7 +605,9 @@ fn simd_exact_elementwise_kernels_give_the_scalar_bits() {
 /// underflow to subnormals (where relative accuracy ends).
 fn within_transcendental_budget(actual: f32, expected: f32, extra_ulps: f32) -> bool {
     let budget = simd::TRANSCENDENTAL_MAX_ULPS + extra_ulps;
-    (actual - expected).abs() <= budget * f32::EPSILON * expected.abs() + f32::MIN_POSITIVE
+    actual == expected // exact, infinities included
+        || (actual.is_nan() && expected.is_nan())
+        || (actual - expected).abs() <= budget * f32::EPSILON * expected.abs() + f32::MIN_POSITIVE
 }
 
 #[test]
@@ -602,8 +617,9 @@ fn simd_sigmoid_and_tanh_stay_within_their_accuracy_budget() {
         ("sigmoid", scalar::sigmoid, simd::sigmoid),
         ("tanh", scalar::tanh, simd::tanh),
     ];
-    // A dense sweep of [-100, 100] on top of the random and edge values.
-    let sweep: Vec<f32> = (-200_000..=200_000).map(|k| k as f32 * 5.0e-4).collect();
+    // A dense sweep of [-100, 100] and a NaN on top of the random and edge values.
+    let mut sweep: Vec<f32> = (-200_000..=200_000).map(|k| k as f32 * 5.0e-4).collect();
+    sweep.push(f32::NAN);
     for input in elementwise_inputs().chain([sweep]) {
         for (name, s, v) in kernels {
             let (mut expected, mut actual) = (input.clone(), input.clone());
