@@ -126,7 +126,7 @@ impl<'a, L: Copy + Ord> KFold<'a, L> {
             return None;
         }
         let Some(labels) = self.labels else {
-            return Some(self.order.get(index) % self.folds);
+            return self.order.get(index).checked_rem(self.folds);
         };
         let label = *labels.get(index)?;
         let offset = labels.iter().filter(|&&l| l < label).count();
@@ -135,10 +135,10 @@ impl<'a, L: Copy + Ord> KFold<'a, L> {
         for position in 0..self.samples {
             let sample = self.order.get(position);
             if sample == index {
-                return Some((offset + rank) % self.folds);
+                return offset.saturating_add(rank).checked_rem(self.folds);
             }
             if labels.get(sample) == Some(&label) {
-                rank += 1;
+                rank = rank.saturating_add(1);
             }
         }
         None
@@ -151,7 +151,16 @@ impl<'a, L: Copy + Ord> KFold<'a, L> {
     /// [`Error::FoldIndex`] unless `fold < k`.
     pub fn validation_len(&self, fold: usize) -> Result<usize, Error> {
         self.check_fold(fold)?;
-        Ok(self.samples / self.folds + usize::from(fold < self.samples % self.folds))
+        let (Some(base), Some(extra)) = (
+            self.samples.checked_div(self.folds),
+            self.samples.checked_rem(self.folds),
+        ) else {
+            return Err(Error::FoldIndex {
+                fold,
+                folds: self.folds,
+            });
+        };
+        Ok(base.saturating_add(usize::from(fold < extra)))
     }
 
     /// The indices of the samples in the validation set of `fold`, each once.
@@ -172,7 +181,7 @@ impl<'a, L: Copy + Ord> KFold<'a, L> {
     /// # Errors
     /// [`Error::FoldIndex`] unless `fold < k`.
     pub fn train(&self, fold: usize) -> Result<FoldIndices<'a, L>, Error> {
-        let len = self.samples - self.validation_len(fold)?;
+        let len = self.samples.saturating_sub(self.validation_len(fold)?);
         Ok(self.indices(fold, false, len))
     }
 
@@ -244,9 +253,9 @@ impl<L: Copy + Ord> Iterator for FoldIndices<'_, L> {
         let Some(labels) = labels else {
             while self.position < samples {
                 let index = self.position;
-                self.position += 1;
-                if (order.get(index) % folds == self.fold) == self.validation {
-                    self.remaining -= 1;
+                self.position = self.position.saturating_add(1);
+                if (order.get(index).checked_rem(folds) == Some(self.fold)) == self.validation {
+                    self.remaining = self.remaining.saturating_sub(1);
                     return Some(index);
                 }
             }
@@ -256,20 +265,20 @@ impl<L: Copy + Ord> Iterator for FoldIndices<'_, L> {
             let class = self.class?;
             if self.position == samples {
                 // This class is done: the next one is the smallest label above it.
-                self.offset += self.rank;
+                self.offset = self.offset.saturating_add(self.rank);
                 (self.position, self.rank) = (0, 0);
                 self.class = labels.iter().copied().filter(|&l| l > class).min();
                 continue;
             }
             let sample = order.get(self.position);
-            self.position += 1;
+            self.position = self.position.saturating_add(1);
             if labels.get(sample) != Some(&class) {
                 continue;
             }
-            let fold = (self.offset + self.rank) % folds;
-            self.rank += 1;
-            if (fold == self.fold) == self.validation {
-                self.remaining -= 1;
+            let fold = self.offset.saturating_add(self.rank).checked_rem(folds);
+            self.rank = self.rank.saturating_add(1);
+            if (fold == Some(self.fold)) == self.validation {
+                self.remaining = self.remaining.saturating_sub(1);
                 return Some(sample);
             }
         }

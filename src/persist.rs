@@ -56,7 +56,11 @@ const FLAG_OPTIMIZER: u16 = 1;
 const CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
 const fn saved_len(boundaries: usize, values: usize) -> usize {
-    HEADER_LEN + 4 * boundaries + 4 * values + CHECKSUM_LEN
+    // Saturating: a size that overflowed would only make `save` refuse every buffer.
+    let words = boundaries.saturating_add(values);
+    words
+        .saturating_mul(4)
+        .saturating_add(HEADER_LEN + CHECKSUM_LEN)
 }
 
 /// Exact bytes [`save`] writes for network `N`.
@@ -66,7 +70,7 @@ pub const fn parameters_len<N: Network>() -> usize {
 
 /// Exact bytes [`save_with_optimizer`] writes for network `N` trained with optimizer `O`.
 pub const fn training_state_len<N: Network, O: Optimizer<N::Params>>() -> usize {
-    saved_len(N::WIDTHS.len(), N::PARAMETERS + O::STATE_LEN)
+    saved_len(N::WIDTHS.len(), N::PARAMETERS.saturating_add(O::STATE_LEN))
 }
 
 /// Saves the model's parameters into `buffer`; returns the bytes written
@@ -170,7 +174,7 @@ fn write<'a>(
     params: impl Iterator<Item = &'a [f32]>,
     state: impl Iterator<Item = &'a [f32]>,
 ) -> Result<usize, Error> {
-    let needed = saved_len(widths.len(), parameters + state_len);
+    let needed = saved_len(widths.len(), parameters.saturating_add(state_len));
     let available = buffer.len();
     let (out, _) = buffer
         .split_at_mut_checked(needed)
@@ -194,7 +198,7 @@ fn write<'a>(
             cursor.put(&value.to_le_bytes());
         }
     }
-    let body = out.len() - CHECKSUM_LEN;
+    let body = out.len().saturating_sub(CHECKSUM_LEN);
     let checksum = CRC.checksum(out.get(..body).unwrap_or_default());
     if let Some(tail) = out.get_mut(body..) {
         tail.copy_from_slice(&checksum.to_le_bytes());
@@ -231,11 +235,13 @@ struct Saved<'a> {
 }
 
 fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
-    let value = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+    let value = u32::from_le_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?);
     usize::try_from(value).ok()
 }
 
@@ -271,7 +277,7 @@ impl<'a> Saved<'a> {
         }
         let whole = buffer.get(..total).ok_or(truncated(total))?;
         let (body, stored) = whole
-            .split_at_checked(total - CHECKSUM_LEN)
+            .split_at_checked(total.saturating_sub(CHECKSUM_LEN))
             .ok_or(Error::Checksum)?;
         let stored = u32::from_le_bytes(stored.try_into().map_err(|_| Error::Checksum)?);
         if CRC.checksum(body) != stored {
@@ -281,11 +287,13 @@ impl<'a> Saved<'a> {
             return Err(Error::Shape);
         }
         for (k, &width) in widths.iter().enumerate() {
-            if read_u32(body, HEADER_LEN + 4 * k) != Some(width) {
+            if read_u32(body, k.saturating_mul(4).saturating_add(HEADER_LEN)) != Some(width) {
                 return Err(Error::Shape);
             }
         }
-        let payload = body.get(HEADER_LEN + 4 * boundaries..).unwrap_or_default();
+        let payload = body
+            .get(boundaries.saturating_mul(4).saturating_add(HEADER_LEN)..)
+            .unwrap_or_default();
         let saved = Self {
             flags,
             state_len,

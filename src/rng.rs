@@ -17,7 +17,8 @@ pub fn unit_f32<R: Rng + ?Sized>(rng: &mut R) -> f32 {
 /// `n / 2^64`, far under anything a training run can observe).
 #[inline]
 pub fn below<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
-    let wide = u128::from(rng.next_u64()) * n as u128;
+    // A u64 times a usize (at most 64 bits) fits in 128 bits: the product cannot overflow.
+    let wide = u128::from(rng.next_u64()).wrapping_mul(n as u128);
     (wide >> 64) as usize
 }
 
@@ -39,8 +40,10 @@ impl Permutation {
     /// A permutation of `0..len` keyed from `rng`.
     pub fn new<R: Rng + ?Sized>(len: usize, rng: &mut R) -> Self {
         let len = len as u64;
-        let bits = (64 - len.saturating_sub(1).leading_zeros()).max(2);
-        let bits = bits + (bits & 1);
+        let bits = u64::BITS
+            .saturating_sub(len.saturating_sub(1).leading_zeros())
+            .max(2);
+        let bits = bits.saturating_add(bits & 1);
         let keys = [
             rng.next_u32(),
             rng.next_u32(),
@@ -91,7 +94,8 @@ impl Permutation {
     }
 
     fn feistel(&self, x: u64) -> u64 {
-        let mask = (1u64 << self.half_bits) - 1;
+        // half_bits is at most 32, so the shift and the subtraction stay in range.
+        let mask = (1u64 << self.half_bits).wrapping_sub(1);
         let (mut left, mut right) = (x >> self.half_bits, x & mask);
         for key in self.keys {
             let mixed = mix(right as u32 ^ key) as u64 & mask;

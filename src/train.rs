@@ -573,18 +573,18 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
             let (mut loss_sum, mut correct, mut counted, mut skipped) =
                 (0.0f32, None::<f32>, 0usize, 0usize);
             for batch in 0..batches {
-                let start = batch * B;
-                let rows = B.min(len - start);
-                let index_of = |row: usize| Some(order.get(start + row));
+                let start = batch.saturating_mul(B);
+                let rows = B.min(len.saturating_sub(start));
+                let index_of = |row: usize| Some(order.get(start.saturating_add(row)));
                 match self.step_with(model, loss, train, rows, index_of, rng) {
                     Ok(step) => {
                         loss_sum += step.loss * step.rows as f32;
-                        counted += step.rows;
+                        counted = counted.saturating_add(step.rows);
                         if let Some(c) = step.correct {
                             correct = Some(correct.unwrap_or(0.0) + c);
                         }
                     }
-                    Err(_) => skipped += 1,
+                    Err(_) => skipped = skipped.saturating_add(1),
                 }
                 callback.on_batch(batch, batches);
             }
@@ -602,7 +602,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
                 validation: validation.map(|v| evaluate(model, loss, v)),
                 skipped_steps: skipped,
             };
-            summary.epochs = epoch + 1;
+            summary.epochs = epoch.saturating_add(1);
             summary.last = Some(report);
             let control = callback.on_epoch(&report);
             if let Some(patience) = config.patience {
@@ -610,7 +610,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
                 if monitored < best - config.min_delta {
                     (best, since_best) = (monitored, 0);
                 } else {
-                    since_best += 1;
+                    since_best = since_best.saturating_add(1);
                     // `>=`, as Keras' EarlyStopping (`wait >= patience`) and the docs of
                     // `FitConfig::patience`: stop once `patience` epochs have not improved.
                     if since_best >= patience {

@@ -89,7 +89,12 @@ pub fn dense_weight_gradient(
             }
         }
     }
-    add_penalty(d_weights, weights, shape.inputs * shape.outputs, penalty)
+    add_penalty(
+        d_weights,
+        weights,
+        shape.inputs.saturating_mul(shape.outputs),
+        penalty,
+    )
 }
 
 /// `grads[k] += penalty'(values[k])` for the first `count` values; returns the loss term.

@@ -131,7 +131,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
     /// not a field, so that it costs no RAM in every layer for the rest of training.)
     pub fn initialize_with<R: Rng + ?Sized>(&mut self, rng: &mut R, initializer: Initializer) {
         let fan = match initializer {
-            Initializer::GlorotUniform => (IN + OUT) as f32,
+            Initializer::GlorotUniform => IN as f32 + OUT as f32,
             Initializer::HeUniform => IN as f32,
         };
         let limit = math::sqrt(6.0 / fan);
