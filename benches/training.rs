@@ -16,8 +16,10 @@
 //! - `phases/<phase>/B`: the parts of that step, each through the public API: forward
 //!   (dropout masks included), forward + loss, zeroing the gradients, backward (dropout
 //!   masks replayed), the update check, the Adam step, and `compute_gradients` (sample
-//!   gathering and checks + forward + loss + zeroing + backward + the gradient scan).
-//!   Samples per second of the whole batch, so they compare with the step's figure.
+//!   gathering and checks + forward + loss + zeroing + backward + the gradient scan), and
+//!   the whole checked `step` on that batch. `phases/*` is the reference network at B = 1
+//!   and 128, `tutorial_phases/*` the tutorial's model at B = 32. Samples per second of the
+//!   whole batch, so they compare with the step's figure.
 //! - `tutorial_10_epochs`: the tutorial's model (30 → 64 relu `l2(0.01)` → Dropout(0.5) → 1
 //!   sigmoid, Adam, B = 32) trained by `Trainer::fit` for 10 epochs on 455 synthetic
 //!   samples (the shape of the breast-cancer data set: the work per step does not depend
@@ -28,17 +30,20 @@
 //!   and `update_is_finite` of `Adam` on a 256 → 256 layer (65,792 parameters), parameters
 //!   per second.
 //!
+//! - `layer_kernels/*`: the dense kernels (forward, input gradient, weight gradient with
+//!   `l2`) at the shapes of the two networks' layers, scalar and SIMD sets, time per call.
+//!
 //! Record the `RUSTFLAGS` beside every figure: a plain x86_64 build uses SSE2 only.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use microtrain::kernels::{self, AdamStep};
+use microtrain::kernels::{self, AdamStep, Shape};
 use microtrain::layers::MaskSeed;
 use microtrain::{
     Adam, BinaryCrossEntropy, ConstZero, Dataset, Dense, DenseParams, Dropout, FitConfig, Layer,
-    Loss, Network, Optimizer, Parameters, Relu, Rng, SeedableRng, Sigmoid, Trainer,
+    Loss, Network, Optimizer, Parameters, Regularizer, Relu, Rng, SeedableRng, Sigmoid, Trainer,
     Xoshiro128PlusPlus, l2,
 };
 
@@ -108,12 +113,10 @@ fn tutorial_model(rng: &mut Xoshiro128PlusPlus) -> Tutorial {
 }
 
 /// A shuffled index list with `B` extra entries at the end, so that every window
-/// `start..start + B` with `start < REFERENCE_SAMPLES` is a full batch.
-fn batch_order<const B: usize>(rng: &mut Xoshiro128PlusPlus) -> Vec<usize> {
-    let order = microtrain::rng::Permutation::new(REFERENCE_SAMPLES, rng);
-    (0..REFERENCE_SAMPLES + B)
-        .map(|k| order.get(k % REFERENCE_SAMPLES))
-        .collect()
+/// `start..start + B` with `start < samples` is a full batch.
+fn batch_order<const B: usize>(samples: usize, rng: &mut Xoshiro128PlusPlus) -> Vec<usize> {
+    let order = microtrain::rng::Permutation::new(samples, rng);
+    (0..samples + B).map(|k| order.get(k % samples)).collect()
 }
 
 fn step<const B: usize>(c: &mut Criterion, checked: bool) {
@@ -128,7 +131,7 @@ fn step<const B: usize>(c: &mut Criterion, checked: bool) {
     let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
     let mut model = reference_model(&mut rng);
-    let order = batch_order::<B>(&mut rng);
+    let order = batch_order::<B>(REFERENCE_SAMPLES, &mut rng);
     let mut trainer = Box::new(
         Trainer::<Reference, ReferenceAdam, B>::new(Adam::keras_default())
             .with_checked_updates(checked),
@@ -159,24 +162,29 @@ fn steps(c: &mut Criterion) {
 }
 
 /// The parts of `Trainer::step` timed one at a time through the public API.
-fn phases_for<const B: usize>(c: &mut Criterion) {
-    let mut group = c.benchmark_group("phases");
+fn phases_for<N, const W: usize, const B: usize>(
+    c: &mut Criterion,
+    group: &str,
+    model: N,
+    samples: usize,
+) where
+    N: Network<Input = [f32; W], Output = [f32; 1], OutputActivation = Sigmoid> + Copy,
+{
+    let mut group = c.benchmark_group(group);
     group.throughput(Throughput::Elements(B as u64));
-    let (x, y) = synthetic::<32>(REFERENCE_SAMPLES, 1);
+    let (x, y) = synthetic::<W>(samples, 1);
     let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
-    let model = reference_model(&mut rng);
-    let order = batch_order::<B>(&mut rng);
+    let order = batch_order::<B>(samples, &mut rng);
     let indices = order.get(..B).unwrap_or_default();
     let loss = BinaryCrossEntropy;
     let id = |phase: &str| BenchmarkId::new(phase, B);
 
-    let mut workspace = Box::new(<Reference as Network>::Workspace::<B>::ZERO);
-    for (row, &index) in Reference::input_rows(&mut workspace)
-        .iter_mut()
-        .zip(indices)
-    {
-        *row = x[index];
+    let batch_targets: Vec<[f32; 1]> = indices.iter().filter_map(|&i| y.get(i)).copied().collect();
+    let mut workspace = Box::new(N::Workspace::<B>::ZERO);
+    let batch = indices.iter().filter_map(|&i| x.get(i));
+    for (row, sample) in N::input_rows(&mut workspace).iter_mut().zip(batch) {
+        *row = *sample;
     }
     group.bench_function(id("forward"), |bench| {
         bench.iter(|| model.forward(black_box(&mut *workspace), B, &mut rng));
@@ -186,9 +194,8 @@ fn phases_for<const B: usize>(c: &mut Criterion) {
     let mut forward_and_loss = || {
         model.forward(&mut workspace, B, &mut rng);
         let mut sum = 0.0f32;
-        let outputs = Reference::output_rows(&mut workspace).iter_mut();
-        for (output, &index) in outputs.zip(indices) {
-            let target = &y[index];
+        let outputs = N::output_rows(&mut workspace).iter_mut();
+        for (output, target) in outputs.zip(&batch_targets) {
             sum += Loss::<Sigmoid, [f32; 1]>::value(&loss, output, target);
             Loss::<Sigmoid, [f32; 1]>::delta(&loss, &activation, output, target, scale);
         }
@@ -198,7 +205,7 @@ fn phases_for<const B: usize>(c: &mut Criterion) {
         bench.iter(|| black_box(forward_and_loss()));
     });
 
-    let mut grads = Box::new(<Reference as Network>::Params::ZERO);
+    let mut grads = Box::new(N::Params::ZERO);
     group.bench_function(id("zero_gradients"), |bench| {
         bench.iter(|| black_box(&mut *grads).fill_zero());
     });
@@ -209,7 +216,7 @@ fn phases_for<const B: usize>(c: &mut Criterion) {
         bench.iter(|| black_box(model.backward(&mut workspace, B, &mut grads)));
     });
 
-    let mut optimizer = Box::new(ReferenceAdam::keras_default());
+    let mut optimizer = Box::new(Adam::<N::Params>::keras_default());
     group.bench_function(id("update_check"), |bench| {
         bench.iter(|| black_box(optimizer.update_is_finite(model.parameters(), &grads)));
     });
@@ -218,18 +225,24 @@ fn phases_for<const B: usize>(c: &mut Criterion) {
         bench.iter(|| optimizer.step(updated.parameters_mut(), black_box(&grads)));
     });
 
-    let mut trainer = Box::new(Trainer::<Reference, ReferenceAdam, B>::new(
-        Adam::keras_default(),
-    ));
+    let mut trainer = Box::new(Trainer::<N, Adam<N::Params>, B>::new(Adam::keras_default()));
     group.bench_function(id("compute_gradients"), |bench| {
         bench.iter(|| black_box(trainer.compute_gradients(&model, &loss, data, indices, &mut rng)));
+    });
+    // The whole checked step on the same batch, for the sum of the parts above.
+    group.bench_function(id("step"), |bench| {
+        bench
+            .iter(|| black_box(trainer.step(&mut updated, &loss, data, indices, &mut rng)).is_ok());
     });
     group.finish();
 }
 
 fn phases(c: &mut Criterion) {
-    phases_for::<1>(c);
-    phases_for::<128>(c);
+    let reference = reference_model(&mut Xoshiro128PlusPlus::seed_from_u64(2));
+    phases_for::<_, 32, 1>(c, "phases", reference, REFERENCE_SAMPLES);
+    phases_for::<_, 32, 128>(c, "phases", reference, REFERENCE_SAMPLES);
+    let tutorial = tutorial_model(&mut Xoshiro128PlusPlus::seed_from_u64(4));
+    phases_for::<_, 30, 32>(c, "tutorial_phases", tutorial, TUTORIAL_SAMPLES);
 }
 
 /// The tutorial's `model.fit(x, y, epochs=10)` with batches of 32.
@@ -338,5 +351,86 @@ fn adam(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, steps, tutorial, phases, dropout_mask, adam);
+/// The dense kernels at the exact shapes of the two networks' layers (B × IN × OUT), both
+/// sets, to tell which layer a step's time goes to. Time per call.
+fn layer_kernels(c: &mut Criterion) {
+    type Forward = fn(&[f32], &[f32], &[f32], &mut [f32], Shape);
+    type InputGradient = fn(&[f32], &[f32], &mut [f32], Shape);
+    type WeightGradient = fn(&[f32], &[f32], &[f32], &mut [f32], Shape, Regularizer) -> f32;
+    const SETS: [(&str, Forward, InputGradient, WeightGradient); 2] = [
+        (
+            "scalar",
+            kernels::scalar::dense_forward,
+            kernels::scalar::dense_input_gradient,
+            kernels::scalar::dense_weight_gradient,
+        ),
+        (
+            "simd",
+            kernels::simd::dense_forward,
+            kernels::simd::dense_input_gradient,
+            kernels::simd::dense_weight_gradient,
+        ),
+    ];
+    const SHAPES: [(usize, usize, usize); 8] = [
+        (1, 32, 64),
+        (1, 64, 64),
+        (1, 64, 1),
+        (128, 32, 64),
+        (128, 64, 64),
+        (128, 64, 1),
+        (32, 30, 64),
+        (32, 64, 1),
+    ];
+    let mut group = c.benchmark_group("layer_kernels");
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(9);
+    let penalty = l2(1e-2).unwrap_or_default();
+    for (rows, inputs, outputs) in SHAPES {
+        let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| uniform(&mut rng)).collect() };
+        let (x, w, b) = (
+            random(rows * inputs),
+            random(inputs * outputs),
+            random(outputs),
+        );
+        let d_output = random(rows * outputs);
+        let (mut y, mut d_input) = (vec![0.0f32; rows * outputs], vec![1.0f32; rows * inputs]);
+        let mut d_weights = vec![0.0f32; inputs * outputs];
+        let shape = Shape {
+            rows,
+            inputs,
+            outputs,
+        };
+        let dims = format!("{rows}x{inputs}x{outputs}");
+        for (set, forward, input_gradient, weight_gradient) in SETS {
+            group.bench_function(BenchmarkId::new(format!("forward_{set}"), &dims), |bench| {
+                bench.iter(|| forward(black_box(&x), &w, &b, &mut y, shape));
+            });
+            let id = BenchmarkId::new(format!("input_gradient_{set}"), &dims);
+            group.bench_function(id, |bench| {
+                bench.iter(|| {
+                    // Multiplying into ones keeps the values bounded across iterations.
+                    d_input.fill(1.0);
+                    input_gradient(black_box(&d_output), &w, &mut d_input, shape);
+                });
+            });
+            let id = BenchmarkId::new(format!("weight_gradient_{set}"), &dims);
+            group.bench_function(id, |bench| {
+                bench.iter(|| {
+                    d_weights.fill(0.0);
+                    weight_gradient(black_box(&d_output), &x, &w, &mut d_weights, shape, penalty)
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    steps,
+    tutorial,
+    phases,
+    dropout_mask,
+    adam,
+    layer_kernels
+);
 criterion_main!(benches);

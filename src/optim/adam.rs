@@ -144,21 +144,30 @@ impl<P: Parameters> Adam<P> {
         // so `|w'| <= |w| + (lr_t/ε)·(|m| + |g|)` up to a few roundings, which the factor-2
         // margin covers. Only a value that fails it (or a NaN) is computed exactly.
         let steepness = step.learning_rate / step.epsilon;
+        let surely_finite = |w: f32, g: f32, m: f32, v: f32| {
+            let bound = math::abs(w * keep) + steepness * (math::abs(m) + math::abs(g));
+            bound < 0.5 * f32::MAX && g * g + v < 0.5 * f32::MAX
+        };
         let moments = self.m.tensors().zip(self.v.tensors());
         params
             .zip(grads.tensors())
             .zip(moments)
             .all(|((w, g), (m, v))| {
-                let mut values = w.iter().zip(g).zip(m.iter().zip(v));
-                values.all(|((&w, &g), (&m, &v))| {
-                    let w = w * keep;
-                    let bound = math::abs(w) + steepness * (math::abs(m) + math::abs(g));
-                    if bound < 0.5 * f32::MAX && g * g + v < 0.5 * f32::MAX {
-                        return true;
-                    }
-                    let (w, m, v) = kernels::adam_candidate(w, g, m, v, step);
-                    w.is_finite() && m.is_finite() && v.is_finite()
-                })
+                let values = || w.iter().zip(g).zip(m.iter().zip(v));
+                // The whole tensor first, with `&` rather than an early exit, so that the
+                // loop vectorizes (an early exit keeps it scalar: it was most of a B = 1
+                // step). Only a tensor that fails somewhere is looked at value by value.
+                let all_surely = values().fold(true, |all, ((&w, &g), (&m, &v))| {
+                    all & surely_finite(w, g, m, v)
+                });
+                all_surely
+                    || values().all(|((&w, &g), (&m, &v))| {
+                        if surely_finite(w, g, m, v) {
+                            return true;
+                        }
+                        let (w, m, v) = kernels::adam_candidate(w * keep, g, m, v, step);
+                        w.is_finite() && m.is_finite() && v.is_finite()
+                    })
             })
     }
 }
