@@ -459,6 +459,65 @@ fn simd_kernels_on_truncated_slices_do_not_panic_and_match_scalar() {
 }
 
 #[test]
+fn simd_kernels_with_huge_dimensions_and_short_slices_match_scalar() {
+    // Dimensions whose products (with each other or with the tile sizes) overflow usize:
+    // the kernels must find the complete rows the slices hold (none, or 24 when only
+    // `rows` is huge) without wrapping around, where a chunk length of zero would panic.
+    // The values are multiples of 1/4 in [-3, 21): every product, sum and penalty term
+    // here is exact in f32 in any order, so the two sets must agree bit for bit.
+    let data: Vec<f32> = (0..96).map(|k| k as f32 * 0.25 - 3.0).collect();
+    let huge = [1usize << 62, 1 << 60, usize::MAX / 3, usize::MAX];
+    for big in huge {
+        for shape in [
+            Shape {
+                rows: 3,
+                inputs: big,
+                outputs: 4,
+            },
+            Shape {
+                rows: 3,
+                inputs: 4,
+                outputs: big,
+            },
+            Shape {
+                rows: big,
+                inputs: 4,
+                outputs: 4,
+            },
+            Shape {
+                rows: big,
+                inputs: big,
+                outputs: big,
+            },
+        ] {
+            let penalty = Regularizer::l1_l2(0.5, 0.25).unwrap();
+            let (mut expected, mut actual) = (data.clone(), data.clone());
+            scalar::dense_forward(&data, &data, &data, &mut expected, shape);
+            simd::dense_forward(&data, &data, &data, &mut actual, shape);
+            assert_eq!(bits(&actual), bits(&expected), "dense_forward {shape:?}");
+            let (mut expected, mut actual) = (data.clone(), data.clone());
+            scalar::dense_input_gradient(&data, &data, &mut expected, shape);
+            simd::dense_input_gradient(&data, &data, &mut actual, shape);
+            assert_eq!(
+                bits(&actual),
+                bits(&expected),
+                "dense_input_gradient {shape:?}"
+            );
+            let (mut expected, mut actual) = (data.clone(), data.clone());
+            let e =
+                scalar::dense_weight_gradient(&data, &data, &data, &mut expected, shape, penalty);
+            let a = simd::dense_weight_gradient(&data, &data, &data, &mut actual, shape, penalty);
+            assert_eq!(a, e, "dense_weight_gradient {shape:?}: penalty");
+            assert_eq!(
+                bits(&actual),
+                bits(&expected),
+                "dense_weight_gradient {shape:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn simd_kernels_with_a_zero_dimension_do_nothing() {
     let data = [1.0f32; 64];
     for shape in [

@@ -165,10 +165,13 @@ fn store_partial(dst: &mut [f32], v: V) {
 }
 
 /// `row` of a block of rows of width `width`; empty if the block is too short (callers
-/// size blocks so that it never is).
+/// size blocks so that it never is). Products of dimensions saturate, here and in chunk
+/// lengths elsewhere: a shape with absurd dimensions and short slices must find no
+/// complete row rather than wrap around.
 #[inline(always)]
 fn row(block: &[f32], r: usize, width: usize) -> &[f32] {
-    block.get(r * width..(r + 1) * width).unwrap_or(&[])
+    let start = r.saturating_mul(width);
+    block.get(start..start.saturating_add(width)).unwrap_or(&[])
 }
 
 /// The first `steps` whole vectors of each of the `N` rows of width `width` that start
@@ -313,8 +316,8 @@ pub fn dense_forward(
         return;
     };
     let blocks = x_blocks
-        .chunks_exact(FORWARD_ROWS * inputs)
-        .zip(y_blocks.chunks_exact_mut(FORWARD_ROWS * outputs));
+        .chunks_exact(FORWARD_ROWS.saturating_mul(inputs))
+        .zip(y_blocks.chunks_exact_mut(FORWARD_ROWS.saturating_mul(outputs)));
     for (x, y) in blocks {
         forward_rows::<FORWARD_ROWS, FORWARD_OUTPUTS>(x, weights, bias, y, inputs, outputs);
     }
@@ -355,7 +358,7 @@ fn forward_rows<const R: usize, const C: usize>(
         return;
     };
     let tiles = w_tiles
-        .chunks_exact(C * inputs)
+        .chunks_exact(C.saturating_mul(inputs))
         .zip(b_tiles.chunks_exact(C));
     for (tile, (w, b)) in tiles.enumerate() {
         let Some(w_chunks) = block_vectors::<C>(w, inputs, steps) else {
@@ -461,8 +464,8 @@ fn forward_packed(
                 start: (k0 == 0).then_some(start),
             };
             let blocks = x_blocks
-                .chunks_exact(PACKED_ROWS * inputs)
-                .zip(y_blocks.chunks_exact_mut(PACKED_ROWS * outputs));
+                .chunks_exact(PACKED_ROWS.saturating_mul(inputs))
+                .zip(y_blocks.chunks_exact_mut(PACKED_ROWS.saturating_mul(outputs)));
             for (x, y) in blocks {
                 tile.run::<PACKED_ROWS>(x, y);
             }
@@ -707,8 +710,8 @@ pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f3
         return;
     };
     let blocks = dy_blocks
-        .chunks_exact(AXPY_ROWS * outputs)
-        .zip(dx_blocks.chunks_exact_mut(AXPY_ROWS * inputs));
+        .chunks_exact(AXPY_ROWS.saturating_mul(outputs))
+        .zip(dx_blocks.chunks_exact_mut(AXPY_ROWS.saturating_mul(inputs)));
     for (dy, dx) in blocks {
         input_gradient_rows::<AXPY_ROWS>(dy, weights, dx, inputs, outputs);
     }
@@ -867,7 +870,10 @@ pub fn dense_weight_gradient(
     // `weights` is short; those few get their penalty after the sweep.
     let gradient_rows = outputs.min(d_weights.len() / inputs);
     let fused = gradient_rows.min(weights.len() / inputs);
-    let penalized = (inputs * outputs).min(d_weights.len()).min(weights.len());
+    let penalized = inputs
+        .saturating_mul(outputs)
+        .min(d_weights.len())
+        .min(weights.len());
     let (Some(d_output), Some(input), Some(fused_weights)) = (
         d_output.get(..rows * outputs),
         input.get(..rows * inputs),
@@ -933,9 +939,11 @@ impl Sweep<'_> {
             .split_at_checked(blocked * inputs)
             .unwrap_or((&[], &[]));
         let w_blocks = w_blocks
-            .chunks(AXPY_ROWS * inputs)
+            .chunks(AXPY_ROWS.saturating_mul(inputs))
             .chain(core::iter::repeat(&[][..]));
-        let blocks = dw_blocks.chunks_exact_mut(AXPY_ROWS * inputs).zip(w_blocks);
+        let blocks = dw_blocks
+            .chunks_exact_mut(AXPY_ROWS.saturating_mul(inputs))
+            .zip(w_blocks);
         for (block, (dw, w)) in blocks.enumerate() {
             let o = first + block * AXPY_ROWS;
             self.rows::<AXPY_ROWS, PENALIZE>(w, dw, o, sums);
