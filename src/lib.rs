@@ -58,13 +58,16 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::indexing_slicing,
-        clippy::panic
+        clippy::panic,
+        clippy::arithmetic_side_effects
     )
 )]
 #![cfg_attr(not(feature = "fpu-sqrt"), forbid(unsafe_code))]
 // With `fpu-sqrt`, `deny`: `math::arm_fpu` (hard-float ARM only) allows one FPU instruction.
 #![cfg_attr(feature = "fpu-sqrt", deny(unsafe_code))]
 #![deny(missing_docs)]
+// Integer overflow and division by zero (index arithmetic) count as panics too.
+#![deny(clippy::arithmetic_side_effects)]
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;

@@ -43,6 +43,12 @@
 //! - `sigmoid`, `tanh` and `softmax` evaluate `exp` with `wide`'s vector polynomial
 //!   instead of `libm`; see [`TRANSCENDENTAL_MAX_ULPS`].
 
+// Index arithmetic here is audited instead of linted: every row count is first clamped to
+// `slice.len() / width` (and products of dimensions saturate), so each product of a row or
+// chunk index with a width is at most the length of a slice in memory and cannot overflow;
+// divisors are lane counts and tile sizes (constants) or widths already checked non-zero.
+#![allow(clippy::arithmetic_side_effects)]
+
 use core::array;
 
 use super::{AdamStep, Shape};
