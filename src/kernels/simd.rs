@@ -309,8 +309,11 @@ pub fn dense_forward(
     ) else {
         return;
     };
+    // The packed panel is `PACKED_VECTORS · LANES` outputs wide and costs its set-up whatever
+    // the layer's width: a narrow layer (e.g. 64 → 1, measured 8–25× slower than scalar
+    // there) takes the dot-product route instead.
     #[cfg(target_feature = "avx512f")]
-    if rows >= PACKED_ROWS && inputs <= PACKED_DEPTH {
+    if rows >= PACKED_ROWS && inputs <= PACKED_DEPTH && outputs >= LANES {
         forward_packed(input, weights, bias, output, inputs, outputs);
         return;
     }
