@@ -42,8 +42,9 @@
 //!   order, with no fused multiply-add, and every transcendental comes from `libm`'s Rust
 //!   code; such builds give **identical bits on every target** (x86_64, AArch64,
 //!   thumbv7em, thumbv6m soft-float, riscv32imac);
-//! - the SIMD kernels sum in another order, and `wide` fuses multiply-adds where the target
-//!   has FMA: their bits are identical between builds for the same target features
+//! - the SIMD kernels sum in another order, `wide` fuses multiply-adds where the target has
+//!   FMA, and their sigmoid, tanh and softmax use `wide`'s vector `exp` (within 4 ulp of
+//!   `libm`'s): their bits are identical between builds for the same target features
 //!   (e.g. two `x86_64` builds without `-C target-cpu`), not across them.
 //!
 //! ## Memory
