@@ -1262,8 +1262,7 @@ pub fn adam_update(
     };
     // The scalar kernel's operations in its order (sqrt is correctly rounded in both):
     // the same bits.
-    let (one_minus_beta_1, one_minus_beta_2) = (1.0 - step.beta_1, 1.0 - step.beta_2);
-    let (b1, b2) = (V::splat(one_minus_beta_1), V::splat(one_minus_beta_2));
+    let (b1, b2) = (V::splat(1.0 - step.beta_1), V::splat(1.0 - step.beta_2));
     let (lr, eps) = (V::splat(step.learning_rate), V::splat(step.epsilon));
     let (w_chunks, w_tail) = weights.as_chunks_mut::<LANES>();
     let (g_chunks, g_tail) = grads.as_chunks::<LANES>();
@@ -1280,8 +1279,6 @@ pub fn adam_update(
     }
     let moments = m_tail.iter_mut().zip(v_tail.iter_mut());
     for ((w, &g), (m, v)) in w_tail.iter_mut().zip(g_tail).zip(moments) {
-        *m += (g - *m) * one_minus_beta_1;
-        *v += (g * g - *v) * one_minus_beta_2;
-        *w -= step.learning_rate * *m / (crate::math::sqrt(*v) + step.epsilon);
+        (*w, *m, *v) = super::adam_candidate(*w, g, *m, *v, step);
     }
 }
