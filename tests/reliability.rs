@@ -314,3 +314,79 @@ fn errors_display_the_bad_value() {
     let boxed: Box<dyn std::error::Error> = Box::new(Error::Checksum);
     assert!(!boxed.to_string().is_empty());
 }
+
+/// `Optimizer::update_is_finite` answers exactly "would this step leave everything
+/// finite?", whichever quick test the kernel set uses first, on states built to sit at the
+/// edges: weights near `f32::MAX`, gradients whose square overflows, negative or NaN second
+/// moments (as a corrupted restore could leave them), infinities and signed zeros.
+#[test]
+fn update_check_agrees_with_the_step_it_predicts() {
+    type P = DenseParams<5, 3>;
+    const EDGES: [f32; 12] = [
+        0.0,
+        -0.0,
+        1e-3,
+        -2.5,
+        1e19,
+        -3e19,
+        1e37,
+        f32::MAX,
+        -f32::MAX,
+        f32::INFINITY,
+        f32::NAN,
+        -1e-3,
+    ];
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(99);
+    let uniform = |rng: &mut Xoshiro128PlusPlus| rng.next_u32() as f32 / u32::MAX as f32;
+    let (mut refused, mut accepted) = (0, 0);
+    for case in 0..3000 {
+        let learning_rate = [1e-3, 0.5, 1e30][case % 3];
+        let mut adam = Adam::<P>::new(learning_rate).unwrap();
+        let (mut params, mut grads) = (P::ZERO, P::ZERO);
+        for t in params.tensors_mut().chain(grads.tensors_mut()) {
+            t.iter_mut().for_each(|x| *x = uniform(&mut rng) - 0.5);
+        }
+        // Moments of a run in progress: v >= 0.
+        for t in adam.state_mut().skip(1) {
+            t.iter_mut().for_each(|x| *x = uniform(&mut rng) * 0.1);
+        }
+        // Then up to two values anywhere (weights, gradients, m or v) moved to an edge.
+        for _ in 0..case % 3 {
+            let edge = EDGES[(rng.next_u32() as usize) % EDGES.len()];
+            let which = rng.next_u32() as usize % 4;
+            let at = rng.next_u32() as usize % P::COUNT;
+            let target = match which {
+                0 => params.tensors_mut().flat_map(|t| t.iter_mut()).nth(at),
+                1 => grads.tensors_mut().flat_map(|t| t.iter_mut()).nth(at),
+                2 => adam.state_mut().skip(1).flat_map(|t| t.iter_mut()).nth(at),
+                _ => adam
+                    .state_mut()
+                    .skip(1)
+                    .flat_map(|t| t.iter_mut())
+                    .nth(P::COUNT + at),
+            };
+            if let Some(x) = target {
+                *x = edge;
+            }
+        }
+        let predicted = adam.update_is_finite(params.tensors(), &grads);
+        let mut after = params;
+        adam.step(after.tensors_mut(), &grads);
+        let finite = after.tensors().flatten().all(|v| v.is_finite())
+            && adam.state().flatten().all(|v| v.is_finite());
+        assert_eq!(
+            predicted, finite,
+            "case {case}: params {params:?} grads {grads:?}"
+        );
+        if finite {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    // Both verdicts occur often enough for the comparison to mean something.
+    assert!(
+        accepted > 500 && refused > 500,
+        "accepted {accepted}, refused {refused}"
+    );
+}

@@ -79,8 +79,21 @@ pub struct AdamStep {
 /// `adam_update` kernel implements, and what [`crate::Optimizer::update_is_finite`] checks.
 #[inline(always)]
 pub fn adam_candidate(w: f32, g: f32, m: f32, v: f32, step: AdamStep) -> (f32, f32, f32) {
-    let m = m + (g - m) * (1.0 - step.beta_1);
-    let v = v + (g * g - v) * (1.0 - step.beta_2);
-    let w = w - step.learning_rate * m / (crate::math::sqrt(v) + step.epsilon);
-    (w, m, v)
+    let (m, v) = adam_moments(g, m, v, step);
+    (adam_weight(w, m, crate::math::sqrt(v), step), m, v)
+}
+
+/// The moments' half of [`adam_candidate`]: the new `(m, v)`.
+#[inline(always)]
+pub fn adam_moments(g: f32, m: f32, v: f32, step: AdamStep) -> (f32, f32) {
+    (
+        m + (g - m) * (1.0 - step.beta_1),
+        v + (g * g - v) * (1.0 - step.beta_2),
+    )
+}
+
+/// The weight's half of [`adam_candidate`], given the new `m` and `sqrt` of the new `v`.
+#[inline(always)]
+pub fn adam_weight(w: f32, m: f32, root_v: f32, step: AdamStep) -> f32 {
+    w - step.learning_rate * m / (root_v + step.epsilon)
 }

@@ -180,6 +180,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
         output
     }
 
+    #[inline(never)]
     fn forward<R: Rng + ?Sized>(
         &self,
         input: &[[f32; IN]],
@@ -199,6 +200,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
         self.activation.activate(output, OUT);
     }
 
+    #[inline(never)]
     fn parameter_gradients(
         &self,
         input: &[[f32; IN]],
@@ -224,6 +226,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
         kernel_penalty + bias_penalty
     }
 
+    #[inline(never)]
     fn propagate(&self, d_output: &[[f32; OUT]], d_input: &mut [[f32; IN]], _: &()) {
         let rows = d_input.len().min(d_output.len());
         kernels::dense_input_gradient(

@@ -139,37 +139,86 @@ impl<P: Parameters> Adam<P> {
         step: AdamStep,
         keep: f32,
     ) -> bool {
-        // A sufficient test first, without the square root and the division: `m'` lies
-        // between `m` and `g`, `v'` between `v` and `g²`, and `|m'|/(sqrt(v') + ε) <= |m'|/ε`,
-        // so `|w'| <= |w| + (lr_t/ε)·(|m| + |g|)` up to a few roundings, which the factor-2
-        // margin covers. Only a value that fails it (or a NaN) is computed exactly.
-        let steepness = step.learning_rate / step.epsilon;
-        let surely_finite = |w: f32, g: f32, m: f32, v: f32| {
-            let bound = math::abs(w * keep) + steepness * (math::abs(m) + math::abs(g));
-            bound < 0.5 * f32::MAX && g * g + v < 0.5 * f32::MAX
-        };
         let moments = self.m.tensors().zip(self.v.tensors());
         params
             .zip(grads.tensors())
             .zip(moments)
             .all(|((w, g), (m, v))| {
-                let values = || w.iter().zip(g).zip(m.iter().zip(v));
-                // The whole tensor first, with `&` rather than an early exit, so that the
-                // loop vectorizes (an early exit keeps it scalar: it was most of a B = 1
-                // step). Only a tensor that fails somewhere is looked at value by value.
-                let all_surely = values().fold(true, |all, ((&w, &g), (&m, &v))| {
-                    all & surely_finite(w, g, m, v)
-                });
-                all_surely
-                    || values().all(|((&w, &g), (&m, &v))| {
-                        if surely_finite(w, g, m, v) {
-                            return true;
-                        }
-                        let (w, m, v) = kernels::adam_candidate(w * keep, g, m, v, step);
-                        w.is_finite() && m.is_finite() && v.is_finite()
-                    })
+                let quick = if kernels::SIMD_ACTIVE {
+                    surely_finite_each(w, g, m, v, step, keep)
+                } else {
+                    surely_finite_sums(w, g, m, v, step, keep)
+                };
+                // Only a tensor that fails the quick test is looked at value by value.
+                quick || exactly_finite(w, g, m, v, step, keep)
             })
     }
+}
+
+/// Tensors of every value `w·keep - lr_t·m'/(sqrt(v') + ε)` (with `m'`, `v'` Adam's new
+/// moments) are finite when, up to a few roundings that the halved bound covers,
+/// `|w·keep| + (lr_t/ε)·(|m| + |g|)` and `g² + v` stay below `f32::MAX / 2` and `v ≥ 0`:
+/// `m'` lies between `m` and `g`, `v'` between `v` and `g²`, and
+/// `|m'|/(sqrt(v') + ε) <= |m'|/ε`. Two sufficient tests of that, with the same verdict
+/// (a tensor that fails either is checked exactly), chosen for the kernel set's machine.
+fn surely_finite_each(
+    w: &[f32],
+    g: &[f32],
+    m: &[f32],
+    v: &[f32],
+    step: AdamStep,
+    keep: f32,
+) -> bool {
+    let steepness = step.learning_rate / step.epsilon;
+    // Value by value, folded with `&` rather than an early exit so that the loop vectorizes
+    // (an early exit keeps it scalar: it was most of a B = 1 step on x86_64).
+    let values = w.iter().zip(g).zip(m.iter().zip(v));
+    values.fold(true, |all, ((&w, &g), (&m, &v))| {
+        let bound = math::abs(w * keep) + steepness * (math::abs(m) + math::abs(g));
+        all & (bound < 0.5 * f32::MAX) & (g * g + v < 0.5 * f32::MAX) & (v >= 0.0)
+    })
+}
+
+/// The test of [`surely_finite_each`] on the whole tensor at once, from the sums of `|w|`,
+/// `|g|`, `|m|` and `|v|` (a rounded sum of non-negative terms is at least each term, so
+/// each sum bounds every value it adds up) and a running sum of `v - |v|`, which is zero
+/// exactly when no `v` is negative. Five additions per value where the test per value costs
+/// about a dozen operations: on a machine without vector units (Cortex-M) this is where
+/// the check's cost goes. A NaN or infinity anywhere makes a sum fail the comparisons.
+fn surely_finite_sums(
+    w: &[f32],
+    g: &[f32],
+    m: &[f32],
+    v: &[f32],
+    step: AdamStep,
+    keep: f32,
+) -> bool {
+    let steepness = step.learning_rate / step.epsilon;
+    let values = w.iter().zip(g).zip(m.iter().zip(v));
+    let [w, g, m, v, negative] = values.fold(
+        [0.0f32; 5],
+        |[sw, sg, sm, sv, neg], ((&w, &g), (&m, &v))| {
+            let v_abs = math::abs(v);
+            [
+                sw + math::abs(w),
+                sg + math::abs(g),
+                sm + math::abs(m),
+                sv + v_abs,
+                neg + (v - v_abs),
+            ]
+        },
+    );
+    let bound = math::abs(w * keep) + steepness * (m + g);
+    bound < 0.25 * f32::MAX && g * g + v < 0.25 * f32::MAX && negative == 0.0
+}
+
+/// True if every value's exact Adam candidate is finite.
+fn exactly_finite(w: &[f32], g: &[f32], m: &[f32], v: &[f32], step: AdamStep, keep: f32) -> bool {
+    let values = w.iter().zip(g).zip(m.iter().zip(v));
+    values.fold(true, |all, ((&w, &g), (&m, &v))| {
+        let (w, m, v) = kernels::adam_candidate(w * keep, g, m, v, step);
+        all & w.is_finite() & m.is_finite() & v.is_finite()
+    })
 }
 
 impl<P: Parameters> Optimizer<P> for Adam<P> {
