@@ -806,19 +806,31 @@ fn input_gradient_tile<const R: usize, const C: usize>(
     }
 }
 
+/// How a weight-gradient sweep adds the penalty, fixed per call so that its tiles carry no
+/// branch on it.
+const NO_PENALTY: u8 = 0;
+/// L2 alone (the common case): `2·l2·w` and `Σw²`, no sign and no `Σ|w|`.
+const L2_PENALTY: u8 = 1;
+/// The general `l1·sign(w) + 2·l2·w`, with `Σ|w|` and `Σw²`.
+const L1_L2_PENALTY: u8 = 2;
+
+/// Independent chains of each running sum: consecutive weights add to different chains, so
+/// that a sweep does not wait on the latency of one accumulator.
+const CHAINS: usize = 4;
+
 /// Running `Σ|w|` and `Σw²` of the weights a sweep has penalized.
 #[derive(Clone, Copy)]
 struct PenaltySums {
-    abs: V,
-    square: V,
+    abs: [V; CHAINS],
+    square: [V; CHAINS],
     abs_tail: f32,
     square_tail: f32,
 }
 
 impl PenaltySums {
     const ZERO: Self = Self {
-        abs: V::ZERO,
-        square: V::ZERO,
+        abs: [V::ZERO; CHAINS],
+        square: [V::ZERO; CHAINS],
         abs_tail: 0.0,
         square_tail: 0.0,
     };
@@ -827,10 +839,25 @@ impl PenaltySums {
     /// [`Regularizer::gradient`] computes it lane by lane.
     #[inline(always)]
     fn add(&mut self, w: V, penalty: Regularizer) -> V {
-        self.abs += w.abs();
-        self.square = w.mul_add(w, self.square);
+        self.penalize::<L1_L2_PENALTY>(0, w, V::ZERO, &Factors::new(penalty))
+    }
+
+    /// `acc + penalty'(w)` for a penalty of kind `P`, adding `w`'s terms to chain `chain`
+    /// (taken modulo [`CHAINS`]). Padding lanes of `w` must hold zeros: they add nothing.
+    #[inline(always)]
+    fn penalize<const P: u8>(&mut self, chain: usize, w: V, acc: V, factors: &Factors) -> V {
+        let chain = chain % CHAINS;
+        if let Some(square) = self.square.get_mut(chain) {
+            *square = w.mul_add(w, *square);
+        }
+        if P == L2_PENALTY {
+            return factors.twice_l2.mul_add(w, acc);
+        }
+        if let Some(abs) = self.abs.get_mut(chain) {
+            *abs += w.abs();
+        }
         let sign = (w.simd_gt(V::ZERO) & V::ONE) - (w.simd_lt(V::ZERO) & V::ONE);
-        V::splat(penalty.l1_factor()) * sign + V::splat(2.0 * penalty.l2_factor()) * w
+        factors.l1.mul_add(sign, factors.twice_l2.mul_add(w, acc))
     }
 
     /// The scalar twin of [`PenaltySums::add`] for weights outside whole vectors.
@@ -842,9 +869,30 @@ impl PenaltySums {
     }
 
     fn loss(&self, penalty: Regularizer) -> f32 {
-        let abs = self.abs.reduce_add() + self.abs_tail;
-        let square = self.square.reduce_add() + self.square_tail;
-        penalty.l1_factor() * abs + penalty.l2_factor() * square
+        let total = |chains: &[V; CHAINS], tail: f32| {
+            chains.iter().fold(V::ZERO, |s, c| s + *c).reduce_add() + tail
+        };
+        let square = penalty.l2_factor() * total(&self.square, self.square_tail);
+        if penalty.l1_factor() == 0.0 {
+            // As the scalar set: L2 alone does not look at `Σ|w|` (0·∞ would be NaN).
+            return square;
+        }
+        penalty.l1_factor() * total(&self.abs, self.abs_tail) + square
+    }
+}
+
+/// A penalty's factors as vectors.
+struct Factors {
+    l1: V,
+    twice_l2: V,
+}
+
+impl Factors {
+    fn new(penalty: Regularizer) -> Self {
+        Self {
+            l1: V::splat(penalty.l1_factor()),
+            twice_l2: V::splat(2.0 * penalty.l2_factor()),
+        }
     }
 }
 
@@ -896,27 +944,258 @@ pub fn dense_weight_gradient(
     let dw_rest = dw_rest
         .get_mut(..(gradient_rows - fused) * inputs)
         .unwrap_or(&mut []);
-    let sweep = Sweep {
-        d_output,
-        input,
-        inputs,
-        outputs,
-        penalty,
-    };
     let mut sums = PenaltySums::ZERO;
-    if penalty.is_none() {
-        sweep.run::<false>(fused_weights, dw_fused, 0, &mut sums);
+    if inputs >= LANES {
+        let outer = Outer::new(d_output, input, inputs, outputs, penalty);
+        match (penalty.is_none(), penalty.l1_factor() == 0.0) {
+            (true, _) => outer.run::<NO_PENALTY>(&[], dw_fused, 0, &mut sums),
+            (false, true) => outer.run::<L2_PENALTY>(fused_weights, dw_fused, 0, &mut sums),
+            (false, false) => outer.run::<L1_L2_PENALTY>(fused_weights, dw_fused, 0, &mut sums),
+        }
+        outer.run::<NO_PENALTY>(&[], dw_rest, fused, &mut sums);
+    } else {
+        let sweep = Sweep {
+            d_output,
+            input,
+            inputs,
+            outputs,
+            penalty,
+        };
+        let penalize = !penalty.is_none();
+        if penalize {
+            sweep.run::<true>(fused_weights, dw_fused, 0, &mut sums);
+        } else {
+            sweep.run::<false>(&[], dw_fused, 0, &mut sums);
+        }
         sweep.run::<false>(&[], dw_rest, fused, &mut sums);
+    }
+    if penalty.is_none() {
         return 0.0;
     }
-    sweep.run::<true>(fused_weights, dw_fused, 0, &mut sums);
-    sweep.run::<false>(&[], dw_rest, fused, &mut sums);
     let done = fused * inputs;
     let leftover = d_weights.iter_mut().zip(weights).take(penalized).skip(done);
     for (g, &w) in leftover {
         *g += sums.add_one(w, penalty);
     }
     sums.loss(penalty)
+}
+
+/// Accumulator vectors of a weight-gradient tile of layers at least [`LANES`] wide: 16 of
+/// AVX-512's 32 registers, 8 of the 16 elsewhere (room for the loaded inputs).
+#[cfg(target_feature = "avx512f")]
+const OUTER_ACCUMULATORS: usize = 16;
+#[cfg(not(target_feature = "avx512f"))]
+const OUTER_ACCUMULATORS: usize = 8;
+
+/// The weight gradient of a layer of at least [`LANES`] inputs.
+///
+/// Each row of inputs is cut into *columns*: whole vectors at `0, LANES, 2·LANES, …`, and
+/// when `inputs` is not a multiple of [`LANES`] one more vector that ends at the row's end,
+/// overlapping the last whole one: no padding, no lane-by-lane tail. That last column is
+/// swept after the whole ones, with the lanes it shares masked out of what it adds (the
+/// gradient and the penalty's sums), so every weight is counted once. A tile is `R` outputs
+/// × `C` columns of accumulators; the batch streams past it (one broadcast `d_output` per
+/// output, one loaded vector per column, `R·C` multiply-adds per batch row), then each row
+/// of the tile is read, has the batch sum and the penalty added, and is written back once.
+struct Outer<'a> {
+    d_output: &'a [f32],
+    input: &'a [f32],
+    inputs: usize,
+    outputs: usize,
+    factors: Factors,
+}
+
+/// `[0, 1, …, LANES - 1]`.
+#[inline(always)]
+fn lane_indices() -> V {
+    V::new(each_lane(|j| j as f32))
+}
+
+/// For a row of `width ≥ LANES` floats: where its overlapping last column starts and the
+/// mask of that column's lanes that no whole column holds; `None` when `width` is a
+/// multiple of [`LANES`].
+#[inline(always)]
+fn overlap_column(width: usize) -> Option<(usize, V)> {
+    let shared = width.next_multiple_of(LANES) - width;
+    let keep = lane_indices().simd_ge(V::splat(shared as f32));
+    (shared != 0).then_some((width - LANES, keep))
+}
+
+/// The `C` vectors of `row` from `start` on (`None` if the row is shorter): one bounds check
+/// for all of them.
+#[inline(always)]
+fn vectors_from<const C: usize>(row: &[f32], start: usize) -> Option<&[[f32; LANES]; C]> {
+    row.get(start..start.saturating_add(C * LANES))?
+        .as_chunks::<LANES>()
+        .0
+        .try_into()
+        .ok()
+}
+
+/// [`vectors_from`] for writing.
+#[inline(always)]
+fn vectors_from_mut<const C: usize>(
+    row: &mut [f32],
+    start: usize,
+) -> Option<&mut [[f32; LANES]; C]> {
+    row.get_mut(start..start.saturating_add(C * LANES))?
+        .as_chunks_mut::<LANES>()
+        .0
+        .try_into()
+        .ok()
+}
+
+impl<'a> Outer<'a> {
+    fn new(
+        d_output: &'a [f32],
+        input: &'a [f32],
+        inputs: usize,
+        outputs: usize,
+        penalty: Regularizer,
+    ) -> Self {
+        Self {
+            d_output,
+            input,
+            inputs,
+            outputs,
+            factors: Factors::new(penalty),
+        }
+    }
+
+    /// Adds the batch sum (and the penalty of kind `P` of `weights`, which then holds the
+    /// same rows) to the rows of `d_weights`, which are the layer's outputs `first..`.
+    fn run<const P: u8>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        first: usize,
+        sums: &mut PenaltySums,
+    ) {
+        const A: usize = OUTER_ACCUMULATORS;
+        // No row, no work: with absurd widths the loop over columns would not end.
+        if d_weights.len() < self.inputs {
+            return;
+        }
+        let whole = self.inputs / LANES;
+        let mut c = 0;
+        while c + 4 <= whole {
+            let start = c * LANES;
+            self.group::<{ A / 4 }, 4, P, false>(weights, d_weights, first, start, V::ZERO, sums);
+            c += 4;
+        }
+        let start = c * LANES;
+        match whole - c {
+            3 => self.group::<{ A / 4 }, 3, P, false>(
+                weights,
+                d_weights,
+                first,
+                start,
+                V::ZERO,
+                sums,
+            ),
+            2 => self.group::<{ A / 2 }, 2, P, false>(
+                weights,
+                d_weights,
+                first,
+                start,
+                V::ZERO,
+                sums,
+            ),
+            1 => self.group::<A, 1, P, false>(weights, d_weights, first, start, V::ZERO, sums),
+            _ => {}
+        }
+        if let Some((start, keep)) = overlap_column(self.inputs) {
+            self.group::<A, 1, P, true>(weights, d_weights, first, start, keep, sums);
+        }
+    }
+
+    /// The `C` columns from `start` of every row: tiles of `R` rows, then the rows left
+    /// over. `MASKED`: the overlapping last column, whose lanes outside `keep` add nothing.
+    #[inline(always)]
+    fn group<const R: usize, const C: usize, const P: u8, const MASKED: bool>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        first: usize,
+        start: usize,
+        keep: V,
+        sums: &mut PenaltySums,
+    ) {
+        let inputs = self.inputs;
+        let block = R.saturating_mul(inputs);
+        let mut w_blocks = weights.chunks_exact(block);
+        let mut dw_blocks = d_weights.chunks_exact_mut(block);
+        let mut o = first;
+        // The sums travel through the tiles by value, so that they stay in registers.
+        let mut local = *sums;
+        for dw in &mut dw_blocks {
+            let w = w_blocks.next().unwrap_or(&[]);
+            local = self.tile::<R, C, P, MASKED>(w, dw, o, start, keep, local);
+            o += R;
+        }
+        let w_rows = w_blocks.remainder().chunks_exact(inputs);
+        let w_rows = w_rows.chain(core::iter::repeat(&[][..]));
+        let dw_rows = dw_blocks.into_remainder().chunks_exact_mut(inputs);
+        for (dw, w) in dw_rows.zip(w_rows) {
+            local = self.tile::<1, C, P, MASKED>(w, dw, o, start, keep, local);
+            o += 1;
+        }
+        *sums = local;
+    }
+
+    /// Rows `o..o + R` of `d_weights` (and `weights`) at the `C` columns from `start`.
+    #[inline(always)]
+    fn tile<const R: usize, const C: usize, const P: u8, const MASKED: bool>(
+        &self,
+        weights: &[f32],
+        d_weights: &mut [f32],
+        o: usize,
+        start: usize,
+        keep: V,
+        mut sums: PenaltySums,
+    ) -> PenaltySums {
+        let inputs = self.inputs;
+        let mut acc = [[V::ZERO; C]; R];
+        let batch = self
+            .d_output
+            .chunks_exact(self.outputs)
+            .zip(self.input.chunks_exact(inputs));
+        for (dy_row, x_row) in batch {
+            let d = Sweep::d_out::<R>(dy_row, o);
+            let xv = vectors_from::<C>(x_row, start).map_or([V::ZERO; C], |x| x.map(V::new));
+            for (acc_r, d_r) in acc.iter_mut().zip(d) {
+                let d_r = V::splat(d_r);
+                for (a, x) in acc_r.iter_mut().zip(&xv) {
+                    *a = d_r.mul_add(*x, *a);
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            let Some(dw_r) = d_weights
+                .get_mut(r * inputs..)
+                .and_then(|dw_r| vectors_from_mut::<C>(dw_r, start))
+            else {
+                break;
+            };
+            let w_r = weights
+                .get(r * inputs..)
+                .and_then(|w_r| vectors_from::<C>(w_r, start));
+            let w_r = w_r.map_or([V::ZERO; C], |w| w.map(V::new));
+            for (c, ((g, a), w)) in dw_r.iter_mut().zip(acc_r).zip(w_r).enumerate() {
+                let mut add = *a;
+                if P != NO_PENALTY {
+                    // Masked lanes hold w = 0: no gradient, no |w|, no w².
+                    let w = if MASKED { w & keep } else { w };
+                    add = sums.penalize::<P>(c, w, add, &self.factors);
+                }
+                if MASKED {
+                    add &= keep;
+                }
+                *g = (V::new(*g) + add).to_array();
+            }
+        }
+        sums
+    }
 }
 
 /// The operands of one weight-gradient sweep.
