@@ -126,6 +126,11 @@ macro_rules! tuple_const_zero {
         }
         impl<$($T: Parameters),+> Parameters for ($($T,)+) {
             const COUNT: usize = 0 $(+ $T::COUNT)+;
+            const TENSORS: Option<usize> = {
+                let known = Some(0);
+                $(let known = crate::layers::add_known(known, $T::TENSORS);)+
+                known
+            };
             #[allow(non_snake_case)]
             fn tensors(&self) -> impl Iterator<Item = &[f32]> {
                 let ($($T,)+) = self;

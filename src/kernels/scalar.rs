@@ -11,7 +11,7 @@ use crate::penalty::Regularizer;
 ///
 /// Lengths: `input` `rows·inputs`, `weights` `outputs·inputs`, `bias` `outputs`,
 /// `output` `rows·outputs`.
-#[inline]
+#[inline(always)]
 pub fn dense_forward(
     input: &[f32],
     weights: &[f32],
@@ -43,7 +43,7 @@ pub fn dense_forward(
 /// input (or ones); on return it holds the loss gradient with respect to that activation's
 /// pre-activation. Lengths: `d_output` `rows·outputs`, `weights` `outputs·inputs`,
 /// `d_input` `rows·inputs`.
-#[inline]
+#[inline(always)]
 pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
     if shape.is_empty() {
         return;
@@ -68,9 +68,8 @@ pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f3
 ///
 /// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]); it is added once per
 /// call. The loss term comes out of the same sweep, so reporting the regularized loss costs
-/// no extra pass over the weights. This reference version adds the penalty in a loop of its
-/// own so that it checks the fused SIMD kernel independently.
-#[inline]
+/// no extra pass over the weights.
+#[inline(always)]
 pub fn dense_weight_gradient(
     d_output: &[f32],
     input: &[f32],
@@ -82,22 +81,66 @@ pub fn dense_weight_gradient(
     if shape.is_empty() {
         return 0.0;
     }
+    let count = shape.inputs.saturating_mul(shape.outputs);
     let rows = d_output
         .chunks_exact(shape.outputs)
-        .zip(input.chunks_exact(shape.inputs));
-    for (dy, x) in rows.take(shape.rows) {
+        .zip(input.chunks_exact(shape.inputs))
+        .take(shape.rows);
+    // The last row's sweep also adds the penalty when every weight is there: the same
+    // operations per value in the same order as a separate pass (`(dw + dy·x) + penalty'`,
+    // and the loss sums in weight order), without reading and writing `d_weights` again.
+    let fuse_last = !penalty.is_none() && d_weights.len() >= count && weights.len() >= count;
+    let last = rows.len();
+    for (r, (dy, x)) in rows.enumerate() {
+        if fuse_last && r.saturating_add(1) == last {
+            return accumulate_with_penalty(dy, x, weights, d_weights, shape.inputs, penalty);
+        }
         for (dy_o, dw_o) in dy.iter().zip(d_weights.chunks_exact_mut(shape.inputs)) {
             for (dw_oi, x_i) in dw_o.iter_mut().zip(x) {
                 *dw_oi += dy_o * x_i;
             }
         }
     }
-    add_penalty(
-        d_weights,
-        weights,
-        shape.inputs.saturating_mul(shape.outputs),
-        penalty,
-    )
+    add_penalty(d_weights, weights, count, penalty)
+}
+
+/// One batch row's `d_weights[o][i] += dy[o]·x[i]` followed, value by value, by
+/// `+= penalty'(weights[o][i])`; returns the loss term. Exactly [`add_penalty`] after the
+/// row's accumulation, in one sweep.
+fn accumulate_with_penalty(
+    dy: &[f32],
+    x: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    inputs: usize,
+    penalty: Regularizer,
+) -> f32 {
+    let rows = dy.iter().zip(
+        d_weights
+            .chunks_exact_mut(inputs)
+            .zip(weights.chunks_exact(inputs)),
+    );
+    if penalty.l1_factor() == 0.0 {
+        // As in `add_penalty`: L2 alone skips the L1 terms, which are exact zeros.
+        let twice_l2 = 2.0 * penalty.l2_factor();
+        let mut square_sum = 0.0f32;
+        for (dy_o, (dw_o, w_o)) in rows {
+            for ((dw, x_i), &w) in dw_o.iter_mut().zip(x).zip(w_o) {
+                *dw = (*dw + dy_o * x_i) + twice_l2 * w;
+                square_sum += w * w;
+            }
+        }
+        return penalty.l2_factor() * square_sum;
+    }
+    let (mut abs_sum, mut square_sum) = (0.0f32, 0.0f32);
+    for (dy_o, (dw_o, w_o)) in rows {
+        for ((dw, x_i), &w) in dw_o.iter_mut().zip(x).zip(w_o) {
+            *dw = (*dw + dy_o * x_i) + penalty.gradient(w);
+            abs_sum += math::abs(w);
+            square_sum += w * w;
+        }
+    }
+    penalty.l1_factor() * abs_sum + penalty.l2_factor() * square_sum
 }
 
 /// `grads[k] += penalty'(values[k])` for the first `count` values; returns the loss term.
@@ -127,7 +170,7 @@ fn add_penalty(grads: &mut [f32], values: &[f32], count: usize, penalty: Regular
 
 /// `d_bias[o] += Σ_b d_output[b][o] + penalty'(bias[o])`, with `outputs = d_bias.len()`;
 /// returns the penalty's loss term.
-#[inline]
+#[inline(always)]
 pub fn dense_bias_gradient(
     d_output: &[f32],
     bias: &[f32],

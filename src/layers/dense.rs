@@ -29,6 +29,7 @@ impl<const IN: usize, const OUT: usize> ConstZero for DenseParams<IN, OUT> {
 
 impl<const IN: usize, const OUT: usize> Parameters for DenseParams<IN, OUT> {
     const COUNT: usize = IN * OUT + OUT;
+    const TENSORS: Option<usize> = Some(2);
     fn tensors(&self) -> impl Iterator<Item = &[f32]> {
         [self.weights.as_flattened(), &self.bias[..]].into_iter()
     }

@@ -1,6 +1,6 @@
 //! Adam (Keras' formulation) and AdamW (PyTorch's).
 
-use super::Optimizer;
+use super::{Optimizer, listed, lockstep};
 use crate::error::{Error, non_negative, positive, unit_interval};
 use crate::kernels::{self, AdamStep};
 use crate::layers::Parameters;
@@ -139,11 +139,14 @@ impl<P: Parameters> Adam<P> {
         step: AdamStep,
         keep: f32,
     ) -> bool {
-        let moments = self.m.tensors().zip(self.v.tensors());
-        params
-            .zip(grads.tensors())
-            .zip(moments)
-            .all(|((w, g), (m, v))| {
+        let (m, v) = (self.m.tensors(), self.v.tensors());
+        lockstep(
+            listed::<P>(),
+            params,
+            grads.tensors(),
+            m,
+            v,
+            |w, g, m, v| {
                 let quick = if kernels::SIMD_ACTIVE {
                     surely_finite_each(w, g, m, v, step, keep)
                 } else {
@@ -151,7 +154,8 @@ impl<P: Parameters> Adam<P> {
                 };
                 // Only a tensor that fails the quick test is looked at value by value.
                 quick || exactly_finite(w, g, m, v, step, keep)
-            })
+            },
+        )
     }
 }
 
@@ -225,10 +229,18 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
     fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
         let step = self.next_step(false);
         self.advance();
-        let moments = self.m.tensors_mut().zip(self.v.tensors_mut());
-        for ((w, g), (m, v)) in params.zip(grads.tensors()).zip(moments) {
-            kernels::adam_update(w, g, m, v, step);
-        }
+        let (m, v) = (self.m.tensors_mut(), self.v.tensors_mut());
+        lockstep(
+            listed::<P>(),
+            params,
+            grads.tensors(),
+            m,
+            v,
+            |w, g, m, v| {
+                kernels::adam_update(w, g, m, v, step);
+                true
+            },
+        );
     }
     fn learning_rate(&self) -> f32 {
         self.learning_rate
@@ -313,13 +325,21 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
         //        = w -= (lr·sqrt(c2)/c1) · m / (sqrt(v) + ε·sqrt(c2)).
         let step = adam.next_step(true);
         adam.advance();
-        let moments = adam.m.tensors_mut().zip(adam.v.tensors_mut());
-        for ((w, g), (m, v)) in params.zip(grads.tensors()).zip(moments) {
-            for x in w.iter_mut() {
-                *x *= keep;
-            }
-            kernels::adam_update(w, g, m, v, step);
-        }
+        let (m, v) = (adam.m.tensors_mut(), adam.v.tensors_mut());
+        lockstep(
+            listed::<P>(),
+            params,
+            grads.tensors(),
+            m,
+            v,
+            |w, g, m, v| {
+                for x in w.iter_mut() {
+                    *x *= keep;
+                }
+                kernels::adam_update(w, g, m, v, step);
+                true
+            },
+        );
     }
     fn learning_rate(&self) -> f32 {
         self.adam.learning_rate

@@ -20,6 +20,48 @@ mod sgd;
 pub use adam::{Adam, AdamW};
 pub use sgd::{Sgd, SgdMomentum};
 
+/// Tensors an optimizer lists on the stack (four dense layers) rather than walking them
+/// through the parameter types' chained iterators; see [`Parameters::TENSORS`].
+const LISTED: usize = 8;
+
+/// Calls `f` on the `k`-th item of each of the four iterators, in order, while it returns
+/// `true`; returns `false` if it stopped early. With `listed`, which the caller sets only
+/// when no iterator has more than [`LISTED`] items, the items are first gathered into
+/// lists on the stack by internal iteration (which compiles to straight-line code on a
+/// chain of iterators); the lockstep walk over four lists is then a few instructions per
+/// tensor instead of four chains' state machines.
+pub(crate) fn lockstep<A, B, C, D>(
+    listed: bool,
+    a: impl Iterator<Item = A>,
+    b: impl Iterator<Item = B>,
+    c: impl Iterator<Item = C>,
+    d: impl Iterator<Item = D>,
+    mut f: impl FnMut(A, B, C, D) -> bool,
+) -> bool {
+    fn list<T>(items: impl Iterator<Item = T>) -> heapless::Vec<T, LISTED> {
+        let mut list = heapless::Vec::new();
+        // Never full when the caller's promise holds; an item past the capacity would be
+        // dropped, never a panic.
+        items.for_each(|item| {
+            let _ = list.push(item);
+        });
+        list
+    }
+    if listed {
+        let (a, b, c, d) = (list(a), list(b), list(c), list(d));
+        let mut all = a.into_iter().zip(b).zip(c).zip(d);
+        all.all(|(((a, b), c), d)| f(a, b, c, d))
+    } else {
+        let mut all = a.zip(b).zip(c).zip(d);
+        all.all(|(((a, b), c), d)| f(a, b, c, d))
+    }
+}
+
+/// True if the tensors of `P` can go through [`lockstep`]'s lists.
+pub(crate) const fn listed<P: Parameters>() -> bool {
+    matches!(P::TENSORS, Some(n) if n <= LISTED)
+}
+
 /// Updates parameters from their gradients.
 pub trait Optimizer<P: Parameters> {
     /// One update. `params` yields the parameter tensors in the order of
