@@ -1,8 +1,9 @@
 //! The SIMD kernels against their scalar twins (the reference set).
 //!
 //! Every kernel of `kernels::simd` runs on the same inputs as the same-named kernel of
-//! `kernels::scalar`, on sizes around the vector widths (1, 2, 3, 7, 8, 9, 15, 16, 17, 31,
-//! 33, 64, 65), with seeded pseudo-random values mixed with edge values (zeros, exact zero
+//! `kernels::scalar`, on sizes around the vector widths (1, 2, 3, 7, 8, 9, 15, 16, 17, 30,
+//! 31, 33, 50, 64, 65; 30 and 50 end in a partial vector after one and three whole 16-lane
+//! vectors, the tutorial's layer and the weight gradient's three-vector tiles), with seeded pseudo-random values mixed with edge values (zeros, exact zero
 //! weights, negatives, large magnitudes). Both sets run in every build, so these tests
 //! also run with the `scalar` feature (where only the layers' choice changes).
 //!
@@ -26,7 +27,7 @@ use microtrain::kernels::{AdamStep, Shape, scalar, simd};
 use microtrain::{Rng, SeedableRng, Xoshiro128PlusPlus};
 
 /// Sizes around 4-, 8- and 16-lane vectors and the register tiles built from them.
-const SIZES: [usize; 13] = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65];
+const SIZES: [usize; 15] = [1, 2, 3, 7, 8, 9, 15, 16, 17, 30, 31, 33, 50, 64, 65];
 /// Batch sizes: fewer, to keep the runtime small; still odd and even around the tiles.
 const ROWS: [usize; 8] = [1, 2, 3, 7, 8, 9, 17, 33];
 

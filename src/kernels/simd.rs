@@ -137,6 +137,18 @@ fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
     return [f(0), f(1), f(2), f(3)];
 }
 
+/// `wanted.min(block.len() / width)` for `width > 0`: the complete rows of `width` that
+/// `block` holds, at most `wanted`. Without a division when all of them are there (the
+/// usual case: a division costs more than a batch-of-one kernel's arithmetic on some rows).
+#[inline(always)]
+fn rows_in(block: &[f32], width: usize, wanted: usize) -> usize {
+    if wanted.saturating_mul(width) <= block.len() {
+        wanted
+    } else {
+        wanted.min(block.len() / width)
+    }
+}
+
 #[inline(always)]
 fn load(chunks: &[[f32; LANES]], k: usize) -> V {
     chunks.get(k).map_or(V::ZERO, |c| V::new(*c))
@@ -150,7 +162,18 @@ fn vectors_at<const C: usize>(row: &[f32], k: usize) -> [V; C] {
         .0
         .get(k..k + C)
         .and_then(|chunks| <&[[f32; LANES]; C]>::try_from(chunks).ok())
-        .map_or([V::ZERO; C], |chunks| chunks.map(V::new))
+        .map_or([V::ZERO; C], to_vectors)
+}
+
+/// `chunks` as vectors. A loop rather than `array::map`, which is not always inlined in
+/// large kernels (measured: 4x slower single-row forward when it was not).
+#[inline(always)]
+fn to_vectors<const C: usize>(chunks: &[[f32; LANES]; C]) -> [V; C] {
+    let mut vectors = [V::ZERO; C];
+    for (v, c) in vectors.iter_mut().zip(chunks) {
+        *v = V::new(*c);
+    }
+    vectors
 }
 
 /// A vector holding `values` (at most [`LANES`] of them) and zeros after them.
@@ -299,8 +322,8 @@ pub fn dense_forward(
         inputs,
         outputs,
     } = shape;
-    let rows = rows.min(input.len() / inputs).min(output.len() / outputs);
-    let count = outputs.min(weights.len() / inputs).min(bias.len());
+    let rows = rows_in(output, outputs, rows_in(input, inputs, rows));
+    let count = rows_in(weights, inputs, outputs).min(bias.len());
     let (Some(input), Some(output), Some(weights), Some(bias)) = (
         input.get(..rows * inputs),
         output.get_mut(..rows * outputs),
@@ -314,28 +337,109 @@ pub fn dense_forward(
     // there) takes the dot-product route instead.
     #[cfg(target_feature = "avx512f")]
     if rows >= PACKED_ROWS && inputs <= PACKED_DEPTH && outputs >= LANES {
-        forward_packed(input, weights, bias, output, inputs, outputs);
+        forward_packed(input, weights, bias, output, rows, inputs, outputs);
         return;
     }
-    let blocked = rows / FORWARD_ROWS * FORWARD_ROWS;
-    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
-        input.split_at_checked(blocked * inputs),
-        output.split_at_mut_checked(blocked * outputs),
-    ) else {
-        return;
+    // A layer narrower than a tile (e.g. 64 → 1) takes `LANES` rows per tile instead, so
+    // that one reduction tree sums `LANES` rows of one output rather than each row's dot
+    // product being summed on its own.
+    let (x_rest, y_rest) = if outputs < FORWARD_OUTPUTS {
+        forward_narrow(input, weights, bias, output, rows, inputs, outputs)
+    } else {
+        let (x, w, b) = (input, weights, bias);
+        forward_blocks::<FORWARD_ROWS, FORWARD_OUTPUTS>(x, w, b, output, rows, inputs, outputs)
     };
-    let blocks = x_blocks
-        .chunks_exact(FORWARD_ROWS.saturating_mul(inputs))
-        .zip(y_blocks.chunks_exact_mut(FORWARD_ROWS.saturating_mul(outputs)));
-    for (x, y) in blocks {
-        forward_rows::<FORWARD_ROWS, FORWARD_OUTPUTS>(x, weights, bias, y, inputs, outputs);
-    }
     for (x, y) in x_rest
         .chunks_exact(inputs)
         .zip(y_rest.chunks_exact_mut(outputs))
     {
         forward_rows::<1, FORWARD_SINGLE_OUTPUTS>(x, weights, bias, y, inputs, outputs);
     }
+}
+
+/// The forward pass of a layer narrower than a tile, for the batch's whole blocks of
+/// [`LANES`] rows: each output's `LANES` dot products as vectors, then one reduction tree
+/// for all of them. Returns the rows left over (input, output).
+fn forward_narrow<'a, 'b>(
+    input: &'a [f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &'b mut [f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) -> (&'a [f32], &'b mut [f32]) {
+    let blocked = rows / LANES * LANES;
+    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
+        input.split_at_checked(blocked * inputs),
+        output.split_at_mut_checked(blocked * outputs),
+    ) else {
+        return (&[], &mut []);
+    };
+    let tail = overlap_column(inputs);
+    let blocks = x_blocks
+        .chunks_exact(LANES.saturating_mul(inputs))
+        .zip(y_blocks.chunks_exact_mut(LANES.saturating_mul(outputs)));
+    for (x, y) in blocks {
+        for (o, (w, b)) in weights.chunks_exact(inputs).zip(bias).enumerate() {
+            let dots = each_lane(|r| dot_vector(row(x, r, inputs), w, tail));
+            let sums = (sum_each(dots) + V::splat(*b)).to_array();
+            for (y_r, s) in y.chunks_exact_mut(outputs).zip(sums) {
+                if let Some(y_o) = y_r.get_mut(o) {
+                    *y_o = s;
+                }
+            }
+        }
+    }
+    (x_rest, y_rest)
+}
+
+/// `x·w` lane by lane, not yet summed across lanes: whole vectors, then the tail as the
+/// overlapping last vector (`tail` = [`overlap_column`]) or, for rows shorter than a
+/// vector, padded with zeros.
+#[inline(always)]
+fn dot_vector(x: &[f32], w: &[f32], tail: Option<(usize, V)>) -> V {
+    let (x_chunks, x_tail) = x.as_chunks::<LANES>();
+    let w_chunks = w.as_chunks::<LANES>().0;
+    let mut acc = V::ZERO;
+    for (a, b) in x_chunks.iter().zip(w_chunks) {
+        acc = V::new(*a).mul_add(V::new(*b), acc);
+    }
+    if x_tail.is_empty() {
+        return acc;
+    }
+    match tail {
+        Some((start, keep)) => (load_at(x, start) & keep).mul_add(load_at(w, start), acc),
+        None => load_padded(x, 0.0).mul_add(load_padded(w, 0.0), acc),
+    }
+}
+
+/// The forward pass of the batch's whole blocks of `R` rows; returns the rows left over
+/// (input, output).
+#[inline(always)]
+fn forward_blocks<'a, 'b, const R: usize, const C: usize>(
+    input: &'a [f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &'b mut [f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) -> (&'a [f32], &'b mut [f32]) {
+    let blocked = rows / R * R;
+    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
+        input.split_at_checked(blocked * inputs),
+        output.split_at_mut_checked(blocked * outputs),
+    ) else {
+        return (&[], &mut []);
+    };
+    let blocks = x_blocks
+        .chunks_exact(R.saturating_mul(inputs))
+        .zip(y_blocks.chunks_exact_mut(R.saturating_mul(outputs)));
+    for (x, y) in blocks {
+        forward_rows::<R, C>(x, weights, bias, y, inputs, outputs);
+    }
+    (x_rest, y_rest)
 }
 
 /// The forward pass of `R` rows: tiles of `R × C` dot products, then the outputs left
@@ -375,7 +479,10 @@ fn forward_rows<const R: usize, const C: usize>(
         };
         let mut acc = [[V::ZERO; C]; R];
         for k in 0..steps {
-            let wv = w_chunks.map(|w| load(w, k));
+            let mut wv = [V::ZERO; C];
+            for (v, w) in wv.iter_mut().zip(&w_chunks) {
+                *v = load(w, k);
+            }
             for (acc_r, x_r) in acc.iter_mut().zip(&x_chunks) {
                 let xv = load(x_r, k);
                 for (a, w) in acc_r.iter_mut().zip(&wv) {
@@ -383,29 +490,40 @@ fn forward_rows<const R: usize, const C: usize>(
                 }
             }
         }
-        // The inputs past the last whole vector (none when `inputs` is a multiple of LANES).
-        let mut tails = [[0.0f32; C]; R];
+        // The inputs past the last whole vector (none when `inputs` is a multiple of LANES):
+        // one more vector per row and per output, the row's last `LANES` inputs with the
+        // lanes already summed masked off (or, for rows shorter than a vector, the row
+        // padded with zeros).
         if !inputs.is_multiple_of(LANES) {
-            let x_tails: [&[f32]; R] = array::from_fn(|r| row(x, r, inputs).as_chunks::<LANES>().1);
-            let w_tails: [&[f32]; C] = array::from_fn(|c| row(w, c, inputs).as_chunks::<LANES>().1);
-            for (t_r, x_t) in tails.iter_mut().zip(&x_tails) {
-                for (t, w_t) in t_r.iter_mut().zip(&w_tails) {
-                    *t = x_t.iter().zip(*w_t).map(|(a, b)| a * b).sum();
+            let tail = overlap_column(inputs);
+            let load_tail = |v: &[f32]| match tail {
+                Some((start, _)) => load_at(v, start),
+                None => load_padded(v, 0.0),
+            };
+            // Loaded first, then multiplied in a loop shaped like the one above: a loop
+            // that touches the accumulators must unroll, or they leave the registers.
+            let mut x_tails = [V::ZERO; R];
+            for (r, x_t) in x_tails.iter_mut().enumerate() {
+                let v = load_tail(row(x, r, inputs));
+                *x_t = tail.map_or(v, |(_, keep)| v & keep);
+            }
+            let mut w_tails = [V::ZERO; C];
+            for (c, w_t) in w_tails.iter_mut().enumerate() {
+                *w_t = load_tail(row(w, c, inputs));
+            }
+            for (acc_r, x_t) in acc.iter_mut().zip(&x_tails) {
+                for (a, w_t) in acc_r.iter_mut().zip(&w_tails) {
+                    *a = x_t.mul_add(*w_t, *a);
                 }
             }
         }
         let mut sums = [[0.0f32; C]; R];
         let groups = acc.as_flattened().chunks_exact(LANES);
-        let tail_groups = tails.as_flattened().chunks_exact(LANES);
         let out_groups = sums.as_flattened_mut().chunks_exact_mut(LANES);
-        for ((group, tail), out) in groups.zip(tail_groups).zip(out_groups) {
+        for (group, out) in groups.zip(out_groups) {
             let group: [V; LANES] = each_lane(|j| group.get(j).copied().unwrap_or(V::ZERO));
-            let mut sum = sum_each(group);
-            if !inputs.is_multiple_of(LANES) {
-                sum += <[f32; LANES]>::try_from(tail).map_or(V::ZERO, V::new);
-            }
             if let Ok(out) = <&mut [f32; LANES]>::try_from(out) {
-                *out = sum.to_array();
+                *out = sum_each(group).to_array();
             }
         }
         for (y_r, s_r) in y.chunks_exact_mut(outputs).zip(&sums) {
@@ -439,13 +557,14 @@ fn forward_packed(
     weights: &[f32],
     bias: &[f32],
     output: &mut [f32],
+    rows: usize,
     inputs: usize,
     outputs: usize,
 ) {
     let count = bias.len();
     let width = PACKED_VECTORS * LANES;
     let mut panel: Panel = [[V::ZERO; PACKED_VECTORS]; PACKED_DEPTH];
-    let blocked = output.len() / outputs / PACKED_ROWS * PACKED_ROWS;
+    let blocked = rows / PACKED_ROWS * PACKED_ROWS;
     let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
         input.split_at_checked(blocked * inputs),
         output.split_at_mut_checked(blocked * outputs),
@@ -528,10 +647,15 @@ fn pack(
         while k < depth {
             let chunk = (depth - k).min(LANES);
             let targets = panel.get_mut(k..k + chunk).unwrap_or(&mut []);
-            if present == LANES && chunk == LANES {
-                let block: [V; LANES] = each_lane(|j| block_row(&w_rows, j, k));
+            if chunk == LANES || depth >= LANES {
+                // A whole block, or for the last inputs of a panel at least a vector deep,
+                // the block ending at the panel's end, of which only the columns not yet
+                // packed are kept. Rows past the last output load as zeros.
+                let from = if chunk == LANES { k } else { depth - LANES };
+                let block: [V; LANES] = each_lane(|j| block_row(&w_rows, j, from));
                 let columns = transpose(block);
-                for (t, column) in targets.iter_mut().zip(columns.iter()) {
+                let fresh = columns.iter().skip(k - from);
+                for (t, column) in targets.iter_mut().zip(fresh) {
                     if let Some(slot) = t.get_mut(v) {
                         *slot = *column;
                     }
@@ -700,10 +824,8 @@ pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f3
         inputs,
         outputs,
     } = shape;
-    let rows = rows
-        .min(d_output.len() / outputs)
-        .min(d_input.len() / inputs);
-    let count = outputs.min(weights.len() / inputs);
+    let rows = rows_in(d_input, inputs, rows_in(d_output, outputs, rows));
+    let count = rows_in(weights, inputs, outputs);
     let (Some(d_output), Some(d_input), Some(weights)) = (
         d_output.get(..rows * outputs),
         d_input.get_mut(..rows * inputs),
@@ -741,8 +863,9 @@ fn input_gradient_rows<const R: usize>(
     inputs: usize,
     outputs: usize,
 ) {
-    let count = weights.len() / inputs;
-    let dy_rows: [&[f32]; R] = array::from_fn(|r| row(dy, r, outputs).get(..count).unwrap_or(&[]));
+    // `weights` holds the outputs present (the caller cut it to whole rows): the sweeps
+    // below stop at its end, before any row of `dy` would.
+    let dy_rows: [&[f32]; R] = array::from_fn(|r| row(dy, r, outputs));
     let steps = inputs / LANES;
     let mut k = 0;
     while k + AXPY_VECTORS <= steps {
@@ -920,13 +1043,13 @@ pub fn dense_weight_gradient(
         inputs,
         outputs,
     } = shape;
-    let rows = rows.min(d_output.len() / outputs).min(input.len() / inputs);
+    let rows = rows_in(input, inputs, rows_in(d_output, outputs, rows));
     // Rows of `d_weights` that get the batch sum; the first `fused` of them also have
     // their weights present and take the penalty in the same sweep. The scalar set
     // penalizes `penalized` values counted flat, which can end inside a row when
     // `weights` is short; those few get their penalty after the sweep.
-    let gradient_rows = outputs.min(d_weights.len() / inputs);
-    let fused = gradient_rows.min(weights.len() / inputs);
+    let gradient_rows = rows_in(d_weights, inputs, outputs);
+    let fused = rows_in(weights, inputs, gradient_rows);
     let penalized = inputs
         .saturating_mul(outputs)
         .min(d_weights.len())
@@ -1011,14 +1134,23 @@ fn lane_indices() -> V {
     V::new(each_lane(|j| j as f32))
 }
 
-/// For a row of `width ≥ LANES` floats: where its overlapping last column starts and the
-/// mask of that column's lanes that no whole column holds; `None` when `width` is a
-/// multiple of [`LANES`].
+/// For a row of `width` floats: where its overlapping last column starts and the mask of
+/// that column's lanes that no whole column holds; `None` when `width` is a multiple of
+/// [`LANES`] or shorter than one vector.
 #[inline(always)]
 fn overlap_column(width: usize) -> Option<(usize, V)> {
-    let shared = width.next_multiple_of(LANES) - width;
+    let shared = LANES - width % LANES;
     let keep = lane_indices().simd_ge(V::splat(shared as f32));
-    (shared != 0).then_some((width - LANES, keep))
+    let start = width.checked_sub(LANES)?;
+    (shared != LANES).then_some((start, keep))
+}
+
+/// The vector at `start` of `row` (zeros if the row is shorter).
+#[inline(always)]
+fn load_at(row: &[f32], start: usize) -> V {
+    row.get(start..)
+        .and_then(|r| r.first_chunk::<LANES>())
+        .map_or(V::ZERO, |c| V::new(*c))
 }
 
 /// The `C` vectors of `row` from `start` on (`None` if the row is shorter): one bounds check
@@ -1162,7 +1294,7 @@ impl<'a> Outer<'a> {
             .zip(self.input.chunks_exact(inputs));
         for (dy_row, x_row) in batch {
             let d = Sweep::d_out::<R>(dy_row, o);
-            let xv = vectors_from::<C>(x_row, start).map_or([V::ZERO; C], |x| x.map(V::new));
+            let xv = vectors_from::<C>(x_row, start).map_or([V::ZERO; C], to_vectors);
             for (acc_r, d_r) in acc.iter_mut().zip(d) {
                 let d_r = V::splat(d_r);
                 for (a, x) in acc_r.iter_mut().zip(&xv) {
@@ -1180,7 +1312,7 @@ impl<'a> Outer<'a> {
             let w_r = weights
                 .get(r * inputs..)
                 .and_then(|w_r| vectors_from::<C>(w_r, start));
-            let w_r = w_r.map_or([V::ZERO; C], |w| w.map(V::new));
+            let w_r = w_r.map_or([V::ZERO; C], to_vectors);
             for (c, ((g, a), w)) in dw_r.iter_mut().zip(acc_r).zip(w_r).enumerate() {
                 let mut add = *a;
                 if P != NO_PENALTY {
@@ -1376,7 +1508,7 @@ pub fn dense_bias_gradient(
     if outputs == 0 {
         return 0.0;
     }
-    let rows = rows.min(d_output.len() / outputs);
+    let rows = rows_in(d_output, outputs, rows);
     let d_output = d_output.get(..rows * outputs).unwrap_or(&[]);
     let penalize = !penalty.is_none();
     let penalized = outputs.min(bias.len());
