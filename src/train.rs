@@ -360,11 +360,15 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         self
     }
 
-    /// Whether each update is computed once without being written, to refuse a step that
-    /// would make a parameter or the optimizer's state NaN or infinite (e.g. an exploding
-    /// learning rate) before anything changes. On by default. Turning it off saves that
-    /// pass (about the cost of the update itself); samples, losses and gradients are still
-    /// checked, so only a finite gradient that overflows a weight can then get through.
+    /// Whether each update is checked before it is written, to refuse a step that would
+    /// make a parameter or the optimizer's state NaN or infinite (e.g. an exploding
+    /// learning rate) before anything changes. On by default. The check is one read-only
+    /// pass over parameters, gradients and state that proves a bound on the update (each
+    /// tensor's sums of magnitudes on the scalar kernel set, a test per value on the SIMD
+    /// set); only a tensor that fails it has its update computed exactly. Turning it off
+    /// saves that pass (on a Cortex-M4F about 13 instructions per parameter and step);
+    /// samples, losses and gradients are still checked, so only a finite gradient that
+    /// overflows a weight or a second moment can then get through.
     pub const fn with_checked_updates(mut self, checked: bool) -> Self {
         self.checked_updates = checked;
         self

@@ -183,12 +183,14 @@ fn surely_finite_each(
     })
 }
 
-/// The test of [`surely_finite_each`] on the whole tensor at once, from the sums of `|w|`,
-/// `|g|`, `|m|` and `|v|` (a rounded sum of non-negative terms is at least each term, so
-/// each sum bounds every value it adds up) and a running sum of `v - |v|`, which is zero
-/// exactly when no `v` is negative. Five additions per value where the test per value costs
-/// about a dozen operations: on a machine without vector units (Cortex-M) this is where
-/// the check's cost goes. A NaN or infinity anywhere makes a sum fail the comparisons.
+/// The test of [`surely_finite_each`] on the whole tensor at once, from the sums of `w²`,
+/// `g²`, `m²` and `v²` (a rounded sum of non-negative terms is at least each term, so the
+/// square root of each sum bounds every magnitude it adds up, up to a rounding the halved
+/// bound covers) and the union of the sign bits of `v`. One multiply-add per value and two
+/// integer operations for the signs, where the test per value costs about a dozen
+/// operations: on a machine without vector units (Cortex-M) this is where the check's cost
+/// goes. A NaN or an infinity anywhere, or a sum that overflows, fails the comparisons, and
+/// the tensor is then checked exactly.
 fn surely_finite_sums(
     w: &[f32],
     g: &[f32],
@@ -199,21 +201,20 @@ fn surely_finite_sums(
 ) -> bool {
     let steepness = step.learning_rate / step.epsilon;
     let values = w.iter().zip(g).zip(m.iter().zip(v));
-    let [w, g, m, v, negative] = values.fold(
-        [0.0f32; 5],
-        |[sw, sg, sm, sv, neg], ((&w, &g), (&m, &v))| {
-            let v_abs = math::abs(v);
-            [
-                sw + math::abs(w),
-                sg + math::abs(g),
-                sm + math::abs(m),
-                sv + v_abs,
-                neg + (v - v_abs),
-            ]
+    let ([w, g, m, v], signs) = values.fold(
+        ([0.0f32; 4], 0u32),
+        |([sw, sg, sm, sv], signs), ((&w, &g), (&m, &v))| {
+            (
+                [sw + w * w, sg + g * g, sm + m * m, sv + v * v],
+                signs | v.to_bits(),
+            )
         },
     );
-    let bound = math::abs(w * keep) + steepness * (m + g);
-    bound < 0.25 * f32::MAX && g * g + v < 0.25 * f32::MAX && negative == 0.0
+    // `-0.0` also sets the sign bit: such a tensor is checked exactly, which is still right.
+    let negative_v = signs >> 31 != 0;
+    let (w, m, v) = (math::sqrt(w), math::sqrt(m), math::sqrt(v));
+    let bound = math::abs(keep) * w + steepness * (m + math::sqrt(g));
+    bound < 0.25 * f32::MAX && g + v < 0.25 * f32::MAX && !negative_v
 }
 
 /// True if every value's exact Adam candidate is finite.
