@@ -64,7 +64,7 @@
     )
 )]
 #![cfg_attr(not(feature = "fpu-sqrt"), forbid(unsafe_code))]
-// With `fpu-sqrt`, `deny`: `math::arm_fpu` (hard-float ARM only) allows one FPU instruction.
+// With `fpu-sqrt`, `deny`: `math::arm_fpu` (hard-float ARM only) allows its FPU square roots.
 #![cfg_attr(feature = "fpu-sqrt", deny(unsafe_code))]
 #![deny(missing_docs)]
 // Integer overflow and division by zero (index arithmetic) count as panics too.

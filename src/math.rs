@@ -95,7 +95,7 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
-/// The crate's only `unsafe` code, behind the `fpu-sqrt` feature: one FPU instruction that
+/// The crate's only `unsafe` code, behind the `fpu-sqrt` feature: the FPU square root that
 /// stable `no_std` Rust cannot reach otherwise (`f32::sqrt` needs `std`,
 /// `core::f32::math::sqrt` is unstable, and `libm` has no 32-bit ARM path). Compiled only for
 /// hard-float ARM targets. Miri cannot run it (it interprets no assembly, and the module does
