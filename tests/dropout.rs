@@ -43,7 +43,7 @@ fn ones(rows: usize) -> Vec<[f32; UNITS]> {
 
 #[test]
 fn dropped_fraction_matches_rate_within_five_sigma() {
-    for rate in [0.1f32, 0.3, 0.5, 0.8] {
+    for rate in [0.1f32, 0.3, 0.5, 0.8, 0.25, 0.75, 0.0625] {
         let layer = Dropout::<UNITS>::new(rate).unwrap();
         let (output, _) = forward(&layer, &ones(ROWS), &mut rng(1));
         let n = (UNITS * ROWS) as f64;
@@ -275,5 +275,42 @@ fn invalid_rates_are_refused_with_the_rate() {
             Dropout::<4>::new(rate).is_ok_and(|d| d.rate() == rate),
             "rate {rate} refused"
         );
+    }
+}
+
+/// The mask a seed gives, computed here from the documented rule rather than by the layer:
+/// blocks of 32 units; each `u32` draw serves `32 / bits` units from its top bits down; a
+/// unit is dropped when its bits are below `threshold >> (32 - bits)`.
+fn expected_drops(seed: u64, units: usize, threshold: u32, bits: u32) -> Vec<bool> {
+    let mut generator = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let per_draw = (32 / bits) as usize;
+    let limit = u64::from(threshold) >> (32 - bits);
+    let mut drops = Vec::with_capacity(units);
+    for block_start in (0..units).step_by(32) {
+        let block = (units - block_start).min(32);
+        for draw_start in (0..block).step_by(per_draw) {
+            let word = generator.next_u32();
+            for k in 0..per_draw.min(block - draw_start) {
+                let field = (u64::from(word) << (32 + bits as usize * k)) >> (64 - bits);
+                drops.push(field < limit);
+            }
+        }
+    }
+    drops
+}
+
+#[test]
+fn each_draw_serves_as_many_units_as_the_rate_allows() {
+    // (rate, bits per unit): 0.5 = 1/2 needs 1 bit, 0.25 and 0.75 need 2, 0.0625 = 1/16
+    // needs 4, 0.2 is not a short binary fraction and takes a whole u32 per unit.
+    const N: usize = 50; // rows of 50 units: the flattened batch ends in a partial block
+    for (rate, bits) in [(0.5f32, 1), (0.25, 2), (0.75, 2), (0.0625, 4), (0.2, 32)] {
+        let layer = Dropout::<N>::new(rate).unwrap();
+        let input = vec![[1.0f32; N]; 3];
+        let (output, seed) = forward(&layer, &input, &mut rng(21));
+        let threshold = (f64::from(rate) * 4_294_967_296.0) as u32;
+        let expected = expected_drops(seed.get(), 3 * N, threshold, bits);
+        let dropped: Vec<bool> = output.as_flattened().iter().map(|&y| y == 0.0).collect();
+        assert_eq!(dropped, expected, "rate {rate}");
     }
 }
