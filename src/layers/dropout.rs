@@ -20,13 +20,12 @@ use crate::error::{Error, unit_interval};
 /// Backward reseeds `G` with the same seed and replays the mask, so no per-unit state is
 /// stored, whatever `N` and the batch size.
 ///
-/// A unit is dropped when its `b` random bits, read as an integer, are below `rate·2ᵇ`,
-/// with `b` the fewest bits (1, 2, 4, 8, 16 or 32) that hold `t = ⌊rate·2³²⌋` exactly, i.e.
-/// whose `rate·2ᵇ = t / 2³²⁻ᵇ` is a whole number. The drop probability is therefore
-/// `t / 2³²` for every `b`, which is `rate` itself whenever `rate·2³²` is whole (0.5, 0.25,
-/// 0.2 to within 2⁻³², …). Each `u32` draw serves `32 / b` units, taken from its top bits
-/// down: `Dropout(0.5)` needs one draw per 32 units, `Dropout(0.25)` one per 16, and a rate
-/// like 0.2 or 0.3 one per unit.
+/// A unit is dropped when its `b` random bits, read as an integer, are below `t / 2³²⁻ᵇ`,
+/// where `t = ⌊rate·2³²⌋` and `b` is the fewest of 1, 2, 4, 8, 16, 32 bits for which that
+/// quotient is whole. The drop probability is `t / 2³²` for every `b`: `rate` itself when
+/// `rate·2³²` is whole (0.5, 0.25, 0.125, …), within 2⁻³² of it otherwise (0.2, 0.3, …).
+/// Each `u32` draw serves `32 / b` units, from its top bits down: `Dropout(0.5)` needs one
+/// draw per 32 units, `Dropout(0.25)` one per 16, and rates like 0.2 one per unit.
 ///
 /// ```
 /// use microtrain::Dropout;
