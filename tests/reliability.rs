@@ -321,7 +321,8 @@ fn errors_display_the_bad_value() {
 /// moments (as a corrupted restore could leave them), infinities and signed zeros.
 #[test]
 fn update_check_agrees_with_the_step_it_predicts() {
-    type P = DenseParams<5, 3>;
+    // 33 weights: more than one vector of them on every SIMD width, and a tail.
+    type P = DenseParams<11, 3>;
     const EDGES: [f32; 12] = [
         0.0,
         -0.0,
