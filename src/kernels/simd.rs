@@ -149,6 +149,15 @@ fn rows_in(block: &[f32], width: usize, wanted: usize) -> usize {
     }
 }
 
+/// [`row`] for writing.
+#[inline(always)]
+fn row_mut(block: &mut [f32], r: usize, width: usize) -> &mut [f32] {
+    let start = r.saturating_mul(width);
+    block
+        .get_mut(start..start.saturating_add(width))
+        .unwrap_or(&mut [])
+}
+
 #[inline(always)]
 fn load(chunks: &[[f32; LANES]], k: usize) -> V {
     chunks.get(k).map_or(V::ZERO, |c| V::new(*c))
@@ -360,6 +369,7 @@ pub fn dense_forward(
 /// The forward pass of a layer narrower than a tile, for the batch's whole blocks of
 /// [`LANES`] rows: each output's `LANES` dot products as vectors, then one reduction tree
 /// for all of them. Returns the rows left over (input, output).
+#[inline(never)]
 fn forward_narrow<'a, 'b>(
     input: &'a [f32],
     weights: &[f32],
@@ -412,6 +422,32 @@ fn dot_vector(x: &[f32], w: &[f32], tail: Option<(usize, V)>) -> V {
         Some((start, keep)) => (load_at(x, start) & keep).mul_add(load_at(w, start), acc),
         None => load_padded(x, 0.0).mul_add(load_padded(w, 0.0), acc),
     }
+}
+
+/// `acc` plus the products of the inputs past the last whole vector: one more vector per
+/// row and per output, the row's last `LANES` inputs with the lanes already summed masked
+/// off (or, for rows shorter than a vector, the row padded with zeros). Out of line: inlined,
+/// it made the single-row forward pass of layers without a tail 1.5× slower.
+#[inline(never)]
+fn with_tails<const R: usize, const C: usize>(
+    mut acc: [[V; C]; R],
+    x: &[f32],
+    w: &[f32],
+    inputs: usize,
+) -> [[V; C]; R] {
+    let tail = overlap_column(inputs);
+    let load_tail = |v: &[f32]| match tail {
+        Some((start, _)) => load_at(v, start),
+        None => load_padded(v, 0.0),
+    };
+    for (r, acc_r) in acc.iter_mut().enumerate() {
+        let v = load_tail(row(x, r, inputs));
+        let x_t = tail.map_or(v, |(_, keep)| v & keep);
+        for (c, a) in acc_r.iter_mut().enumerate() {
+            *a = x_t.mul_add(load_tail(row(w, c, inputs)), *a);
+        }
+    }
+    acc
 }
 
 /// The forward pass of the batch's whole blocks of `R` rows; returns the rows left over
@@ -495,30 +531,21 @@ fn forward_rows<const R: usize, const C: usize>(
         // lanes already summed masked off (or, for rows shorter than a vector, the row
         // padded with zeros).
         if !inputs.is_multiple_of(LANES) {
-            let tail = overlap_column(inputs);
-            let load_tail = |v: &[f32]| match tail {
-                Some((start, _)) => load_at(v, start),
-                None => load_padded(v, 0.0),
-            };
-            // Loaded first, then multiplied in a loop shaped like the one above: a loop
-            // that touches the accumulators must unroll, or they leave the registers.
-            let mut x_tails = [V::ZERO; R];
-            for (r, x_t) in x_tails.iter_mut().enumerate() {
-                let v = load_tail(row(x, r, inputs));
-                *x_t = tail.map_or(v, |(_, keep)| v & keep);
+            acc = with_tails(acc, x, w, inputs);
+        }
+        let groups = acc.as_flattened().chunks_exact(LANES);
+        if C.is_multiple_of(LANES) {
+            // Each tree sums `LANES` consecutive outputs of one row: add the bias and store
+            // them as one vector (left to itself, the compiler took them lane by lane).
+            for (g, group) in groups.enumerate() {
+                let group: [V; LANES] = each_lane(|j| group.get(j).copied().unwrap_or(V::ZERO));
+                let (r, c) = (g * LANES / C, g * LANES % C);
+                let sum = sum_each(group) + load_at(b, c);
+                store_at(row_mut(y, r, outputs), tile * C + c, sum);
             }
-            let mut w_tails = [V::ZERO; C];
-            for (c, w_t) in w_tails.iter_mut().enumerate() {
-                *w_t = load_tail(row(w, c, inputs));
-            }
-            for (acc_r, x_t) in acc.iter_mut().zip(&x_tails) {
-                for (a, w_t) in acc_r.iter_mut().zip(&w_tails) {
-                    *a = x_t.mul_add(*w_t, *a);
-                }
-            }
+            continue;
         }
         let mut sums = [[0.0f32; C]; R];
-        let groups = acc.as_flattened().chunks_exact(LANES);
         let out_groups = sums.as_flattened_mut().chunks_exact_mut(LANES);
         for (group, out) in groups.zip(out_groups) {
             let group: [V; LANES] = each_lane(|j| group.get(j).copied().unwrap_or(V::ZERO));
@@ -551,7 +578,9 @@ type Panel = [[V; PACKED_VECTORS]; PACKED_DEPTH];
 /// The forward pass for batches of at least [`PACKED_ROWS`] rows: `W` is transposed, a
 /// panel at a time, so that each step is a broadcast input times loaded vectors of
 /// outputs, with no horizontal sums; the transposition is paid once per panel and shared
-/// by every row of the batch.
+/// by every row of the batch. Out of line, so that its 16 KiB panel is no part of the
+/// stack frame of the other routes.
+#[inline(never)]
 fn forward_packed(
     input: &[f32],
     weights: &[f32],
@@ -1151,6 +1180,17 @@ fn load_at(row: &[f32], start: usize) -> V {
     row.get(start..)
         .and_then(|r| r.first_chunk::<LANES>())
         .map_or(V::ZERO, |c| V::new(*c))
+}
+
+/// Writes `v` at `start` of `row` (nothing if the row is shorter).
+#[inline(always)]
+fn store_at(row: &mut [f32], start: usize, v: V) {
+    if let Some(d) = row
+        .get_mut(start..)
+        .and_then(|r| r.first_chunk_mut::<LANES>())
+    {
+        *d = v.to_array();
+    }
 }
 
 /// The `C` vectors of `row` from `start` on (`None` if the row is shorter): one bounds check
