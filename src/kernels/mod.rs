@@ -75,6 +75,26 @@ pub struct AdamStep {
     pub epsilon: f32,
 }
 
+/// The four operands of an `adam_update` kernel, cut to their common length.
+pub(crate) type AdamOperands<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+
+/// `weights`, `grads`, `m` and `v` cut to the shortest of their lengths: what both
+/// `adam_update` kernels walk, so that no operand can be read past its end.
+pub(crate) fn adam_operands<'a>(
+    weights: &'a mut [f32],
+    grads: &'a [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+) -> AdamOperands<'a> {
+    let n = weights.len().min(grads.len()).min(m.len()).min(v.len());
+    (
+        weights.get_mut(..n).unwrap_or_default(),
+        grads.get(..n).unwrap_or_default(),
+        m.get_mut(..n).unwrap_or_default(),
+        v.get_mut(..n).unwrap_or_default(),
+    )
+}
+
 /// One Adam update of one value, returning the new `(w, m, v)`; the formula every
 /// `adam_update` kernel implements, and what [`crate::Optimizer::update_is_finite`] checks.
 #[inline(always)]

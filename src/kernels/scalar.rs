@@ -286,15 +286,7 @@ pub fn adam_update(
     v: &mut [f32],
     step: super::AdamStep,
 ) {
-    let n = weights.len().min(grads.len()).min(m.len()).min(v.len());
-    let (Some(weights), Some(grads), Some(m), Some(v)) = (
-        weights.get_mut(..n),
-        grads.get(..n),
-        m.get_mut(..n),
-        v.get_mut(..n),
-    ) else {
-        return;
-    };
+    let (weights, grads, m, v) = super::adam_operands(weights, grads, m, v);
     // Four at a time, so that the four square roots are one call of `math::sqrt4` (on a
     // Cortex-M4F with `fpu-sqrt`, one call into the FPU instead of four) and the loop's
     // pointer updates are shared by four parameters. The same operations in the same

@@ -1702,15 +1702,7 @@ pub fn adam_update(
     v: &mut [f32],
     step: AdamStep,
 ) {
-    let n = weights.len().min(grads.len()).min(m.len()).min(v.len());
-    let (Some(weights), Some(grads), Some(m), Some(v)) = (
-        weights.get_mut(..n),
-        grads.get(..n),
-        m.get_mut(..n),
-        v.get_mut(..n),
-    ) else {
-        return;
-    };
+    let (weights, grads, m, v) = super::adam_operands(weights, grads, m, v);
     // The scalar kernel's operations in its order (sqrt is correctly rounded in both):
     // the same bits.
     let (b1, b2) = (V::splat(1.0 - step.beta_1), V::splat(1.0 - step.beta_2));

@@ -160,7 +160,7 @@ impl<P: Parameters> Adam<P> {
 }
 
 /// Tensors of every value `w·keep - lr_t·m'/(sqrt(v') + ε)` (with `m'`, `v'` Adam's new
-/// moments) are finite when, up to a few roundings that the halved bound covers,
+/// moments) are finite when, up to a few roundings that the margins cover,
 /// `|w·keep| + (lr_t/ε)·(|m| + |g|)` and `g² + v` stay below `f32::MAX / 2` and `v ≥ 0`:
 /// `m'` lies between `m` and `g`, `v'` between `v` and `g²`, and
 /// `|m'|/(sqrt(v') + ε) <= |m'|/ε`. Two sufficient tests of that, with the same verdict
@@ -185,12 +185,12 @@ fn surely_finite_each(
 
 /// The test of [`surely_finite_each`] on the whole tensor at once, from the sums of `w²`,
 /// `g²`, `m²` and `v²` (a rounded sum of non-negative terms is at least each term, so the
-/// square root of each sum bounds every magnitude it adds up, up to a rounding the halved
-/// bound covers) and the union of the sign bits of `v`. One multiply-add per value and two
-/// integer operations for the signs, where the test per value costs about a dozen
-/// operations: on a machine without vector units (Cortex-M) this is where the check's cost
-/// goes. A NaN or an infinity anywhere, or a sum that overflows, fails the comparisons, and
-/// the tensor is then checked exactly.
+/// square root of each sum bounds every magnitude it adds up, up to a rounding the
+/// quartered bound covers) and the union of the sign bits of `v`. One multiply-add per
+/// value and two integer operations for the signs, where the test per value costs about a
+/// dozen operations: on a machine without vector units (Cortex-M) this is where the check's
+/// cost goes. A NaN or an infinity anywhere, or a sum that overflows, fails the
+/// comparisons, and the tensor is then checked exactly.
 fn surely_finite_sums(
     w: &[f32],
     g: &[f32],
