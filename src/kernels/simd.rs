@@ -366,6 +366,23 @@ pub fn dense_forward(
     }
 }
 
+/// `input` and `output` split after their first `rows` rows (of `inputs` and `outputs`
+/// values): the blocked part and the rest, or `None` if a slice is shorter.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn split_rows<'a, 'b>(
+    input: &'a [f32],
+    output: &'b mut [f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) -> Option<((&'a [f32], &'a [f32]), (&'b mut [f32], &'b mut [f32]))> {
+    Some((
+        input.split_at_checked(rows * inputs)?,
+        output.split_at_mut_checked(rows * outputs)?,
+    ))
+}
+
 /// The forward pass of a layer narrower than a tile, for the batch's whole blocks of
 /// [`LANES`] rows: each output's `LANES` dot products as vectors, then one reduction tree
 /// for all of them. Returns the rows left over (input, output).
@@ -380,10 +397,9 @@ fn forward_narrow<'a, 'b>(
     outputs: usize,
 ) -> (&'a [f32], &'b mut [f32]) {
     let blocked = rows / LANES * LANES;
-    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
-        input.split_at_checked(blocked * inputs),
-        output.split_at_mut_checked(blocked * outputs),
-    ) else {
+    let Some(((x_blocks, x_rest), (y_blocks, y_rest))) =
+        split_rows(input, output, blocked, inputs, outputs)
+    else {
         return (&[], &mut []);
     };
     let tail = overlap_column(inputs);
@@ -463,10 +479,9 @@ fn forward_blocks<'a, 'b, const R: usize, const C: usize>(
     outputs: usize,
 ) -> (&'a [f32], &'b mut [f32]) {
     let blocked = rows / R * R;
-    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
-        input.split_at_checked(blocked * inputs),
-        output.split_at_mut_checked(blocked * outputs),
-    ) else {
+    let Some(((x_blocks, x_rest), (y_blocks, y_rest))) =
+        split_rows(input, output, blocked, inputs, outputs)
+    else {
         return (&[], &mut []);
     };
     let blocks = x_blocks
@@ -594,10 +609,9 @@ fn forward_packed(
     let width = PACKED_VECTORS * LANES;
     let mut panel: Panel = [[V::ZERO; PACKED_VECTORS]; PACKED_DEPTH];
     let blocked = rows / PACKED_ROWS * PACKED_ROWS;
-    let (Some((x_blocks, x_rest)), Some((y_blocks, y_rest))) = (
-        input.split_at_checked(blocked * inputs),
-        output.split_at_mut_checked(blocked * outputs),
-    ) else {
+    let Some(((x_blocks, x_rest), (y_blocks, y_rest))) =
+        split_rows(input, output, blocked, inputs, outputs)
+    else {
         return;
     };
     for o0 in (0..count).step_by(width) {
