@@ -7,18 +7,11 @@
     clippy::panic
 )]
 
+mod common;
+
+use common::normal;
+use microtrain::rng::unit_f32 as unit;
 use microtrain::*;
-
-fn unit(rng: &mut Xoshiro128PlusPlus) -> f32 {
-    (rng.next_u32() >> 8) as f32 / 16_777_216.0
-}
-
-/// A standard normal draw (Box–Muller), for label noise.
-fn normal(rng: &mut Xoshiro128PlusPlus) -> f32 {
-    let u = 1.0 - unit(rng); // in (0, 1], so the logarithm is finite
-    let v = unit(rng);
-    (-2.0 * u.ln()).sqrt() * (2.0 * core::f32::consts::PI * v).cos()
-}
 
 type Mlp = (Dense<4, 16, Tanh>, Dense<16, 1, Identity>);
 const MLP_SAMPLES: usize = 64;

@@ -338,18 +338,17 @@ fn update_check_agrees_with_the_step_it_predicts() {
         -1e-3,
     ];
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(99);
-    let uniform = |rng: &mut Xoshiro128PlusPlus| rng.next_u32() as f32 / u32::MAX as f32;
     let (mut refused, mut accepted) = (0, 0);
     for case in 0..3000 {
         let learning_rate = [1e-3, 0.5, 1e30][case % 3];
         let mut adam = Adam::<P>::new(learning_rate).unwrap();
         let (mut params, mut grads) = (P::ZERO, P::ZERO);
         for t in params.tensors_mut().chain(grads.tensors_mut()) {
-            t.iter_mut().for_each(|x| *x = uniform(&mut rng) - 0.5);
+            t.iter_mut().for_each(|x| *x = microtrain::rng::unit_f32(&mut rng) - 0.5);
         }
         // Moments of a run in progress: v >= 0.
         for t in adam.state_mut().skip(1) {
-            t.iter_mut().for_each(|x| *x = uniform(&mut rng) * 0.1);
+            t.iter_mut().for_each(|x| *x = microtrain::rng::unit_f32(&mut rng) * 0.1);
         }
         // Then up to two values anywhere (weights, gradients, m or v) moved to an edge.
         for _ in 0..case % 3 {
