@@ -93,17 +93,7 @@ pub fn dense_weight_gradient(
     let last = rows.len();
     for (r, (dy, x)) in rows.enumerate() {
         if fuse_last && r.saturating_add(1) == last {
-            let mut sums = PenaltySums::default();
-            let weight_rows = weights.chunks_exact(shape.inputs);
-            let rows = dy
-                .iter()
-                .zip(d_weights.chunks_exact_mut(shape.inputs).zip(weight_rows));
-            for (dy_o, (dw_o, w_o)) in rows {
-                let values = dw_o.iter_mut().zip(w_o).zip(x);
-                let values = values.map(|((dw, &w), x_i)| (dw, w, dy_o * x_i));
-                sums.add(values, penalty);
-            }
-            return sums.loss(penalty);
+            return accumulate_with_penalty(dy, x, weights, d_weights, shape.inputs, penalty);
         }
         for (dy_o, dw_o) in dy.iter().zip(d_weights.chunks_exact_mut(shape.inputs)) {
             for (dw_oi, x_i) in dw_o.iter_mut().zip(x) {
@@ -111,67 +101,71 @@ pub fn dense_weight_gradient(
             }
         }
     }
-    penalize(d_weights, weights, count, penalty)
+    add_penalty(d_weights, weights, count, penalty)
 }
 
-/// `grads[k] += penalty'(values[k])` for the first `count` values; returns the loss term
-/// `l1·Σ|w| + l2·Σw²`.
-fn penalize(grads: &mut [f32], values: &[f32], count: usize, penalty: Regularizer) -> f32 {
-    let mut sums = PenaltySums::default();
-    // `g + (-0.0)` is `g` exactly, for every `g`: no row to add.
-    let pairs = grads.iter_mut().zip(values).take(count);
-    sums.add(pairs.map(|(g, &w)| (g, w, -0.0)), penalty);
-    sums.loss(penalty)
-}
-
-/// A penalty's running loss sums `Σ|w|` and `Σw²`, added to in weight order, so that a
-/// sweep may come in pieces (a row at a time) and still sum as one.
-#[derive(Default)]
-struct PenaltySums {
-    abs: f32,
-    square: f32,
-}
-
-impl PenaltySums {
-    /// `g = (g + term) + penalty'(w)` for each `(g, w, term)`, in order, adding `w` to the
-    /// sums: `term` is a batch row's product `dy·x` when the penalty rides on that row's
-    /// sweep, `-0.0` (which adds nothing, exactly) when it has a pass of its own.
-    #[inline(always)]
-    fn add<'a>(
-        &mut self,
-        values: impl Iterator<Item = (&'a mut f32, f32, f32)>,
-        penalty: Regularizer,
-    ) {
-        if penalty.is_none() {
-            return;
-        }
-        if penalty.l1_factor() == 0.0 {
-            // L2 alone, the common case, skips the L1 terms; they are exact zeros in the
-            // general formula (`0·sign(w) + 2·l2·w = 2·l2·w`, `0·Σ|w| = 0`): same bits.
-            let twice_l2 = 2.0 * penalty.l2_factor();
-            for (g, w, term) in values {
-                *g = (*g + term) + twice_l2 * w;
-                self.square += w * w;
+/// One batch row's `d_weights[o][i] += dy[o]·x[i]` followed, value by value, by
+/// `+= penalty'(weights[o][i])`; returns the loss term. Exactly [`add_penalty`] after the
+/// row's accumulation, in one sweep.
+fn accumulate_with_penalty(
+    dy: &[f32],
+    x: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    inputs: usize,
+    penalty: Regularizer,
+) -> f32 {
+    let rows = dy.iter().zip(
+        d_weights
+            .chunks_exact_mut(inputs)
+            .zip(weights.chunks_exact(inputs)),
+    );
+    if penalty.l1_factor() == 0.0 {
+        // As in `add_penalty`: L2 alone skips the L1 terms, which are exact zeros.
+        let twice_l2 = 2.0 * penalty.l2_factor();
+        let mut square_sum = 0.0f32;
+        for (dy_o, (dw_o, w_o)) in rows {
+            for ((dw, x_i), &w) in dw_o.iter_mut().zip(x).zip(w_o) {
+                *dw = (*dw + dy_o * x_i) + twice_l2 * w;
+                square_sum += w * w;
             }
-            return;
         }
-        for (g, w, term) in values {
-            *g = (*g + term) + penalty.gradient(w);
-            self.abs += math::abs(w);
-            self.square += w * w;
+        return penalty.l2_factor() * square_sum;
+    }
+    let (mut abs_sum, mut square_sum) = (0.0f32, 0.0f32);
+    for (dy_o, (dw_o, w_o)) in rows {
+        for ((dw, x_i), &w) in dw_o.iter_mut().zip(x).zip(w_o) {
+            *dw = (*dw + dy_o * x_i) + penalty.gradient(w);
+            abs_sum += math::abs(w);
+            square_sum += w * w;
         }
     }
+    penalty.l1_factor() * abs_sum + penalty.l2_factor() * square_sum
+}
 
-    /// The loss term `l1·Σ|w| + l2·Σw²` (`l2·Σw²` alone when `l1` is zero).
-    fn loss(&self, penalty: Regularizer) -> f32 {
-        if penalty.is_none() {
-            0.0
-        } else if penalty.l1_factor() == 0.0 {
-            penalty.l2_factor() * self.square
-        } else {
-            penalty.l1_factor() * self.abs + penalty.l2_factor() * self.square
-        }
+/// `grads[k] += penalty'(values[k])` for the first `count` values; returns the loss term.
+fn add_penalty(grads: &mut [f32], values: &[f32], count: usize, penalty: Regularizer) -> f32 {
+    if penalty.is_none() {
+        return 0.0;
     }
+    if penalty.l1_factor() == 0.0 {
+        // L2 alone, the common case, skips the L1 terms; they are exact zeros in the general
+        // formula (`0·sign(w) + 2·l2·w = 2·l2·w`, `0·Σ|w| + l2·Σw² = l2·Σw²`): same bits.
+        let twice_l2 = 2.0 * penalty.l2_factor();
+        let mut square_sum = 0.0f32;
+        for (g, &w) in grads.iter_mut().zip(values).take(count) {
+            *g += twice_l2 * w;
+            square_sum += w * w;
+        }
+        return penalty.l2_factor() * square_sum;
+    }
+    let (mut abs_sum, mut square_sum) = (0.0f32, 0.0f32);
+    for (g, &w) in grads.iter_mut().zip(values).take(count) {
+        *g += penalty.gradient(w);
+        abs_sum += math::abs(w);
+        square_sum += w * w;
+    }
+    penalty.l1_factor() * abs_sum + penalty.l2_factor() * square_sum
 }
 
 /// `d_bias[o] += Σ_b d_output[b][o] + penalty'(bias[o])`, with `outputs = d_bias.len()`;
@@ -193,7 +187,7 @@ pub fn dense_bias_gradient(
             *db += g;
         }
     }
-    penalize(d_bias, bias, outputs, penalty)
+    add_penalty(d_bias, bias, outputs, penalty)
 }
 
 /// ReLU in place: `max(x, 0)`.
