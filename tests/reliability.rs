@@ -8,6 +8,7 @@
 )]
 
 use microtrain::persist;
+use microtrain::rng::unit_f32;
 use microtrain::*;
 
 type Net = (Dense<3, 6, Tanh>, Dropout<6>, Dense<6, 3, Softmax>);
@@ -344,11 +345,11 @@ fn update_check_agrees_with_the_step_it_predicts() {
         let mut adam = Adam::<P>::new(learning_rate).unwrap();
         let (mut params, mut grads) = (P::ZERO, P::ZERO);
         for t in params.tensors_mut().chain(grads.tensors_mut()) {
-            t.iter_mut().for_each(|x| *x = microtrain::rng::unit_f32(&mut rng) - 0.5);
+            t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) - 0.5);
         }
         // Moments of a run in progress: v >= 0.
         for t in adam.state_mut().skip(1) {
-            t.iter_mut().for_each(|x| *x = microtrain::rng::unit_f32(&mut rng) * 0.1);
+            t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) * 0.1);
         }
         // Then up to two values anywhere (weights, gradients, m or v) moved to an edge.
         for _ in 0..case % 3 {
