@@ -26,6 +26,19 @@ pub trait Elementwise: Activation {
     fn apply(&self, z: f32) -> f32;
 }
 
+/// An [`Elementwise`] activation whose derivative at an output `y` depends only on the sign
+/// of `y`, so it is the same at `s·y` for every `s > 0`: [`Identity`], [`Relu`] and
+/// [`LeakyRelu`]. Dropout can then scale such outputs in place, and backward still reads the
+/// exact derivative from them (what [`DenseDropout`](crate::DenseDropout) relies on).
+///
+/// Implement it only for an activation with that property; sigmoid and tanh lack it (their
+/// derivative needs the unscaled output).
+pub trait SignDerivative: Elementwise {}
+
+impl SignDerivative for Identity {}
+impl SignDerivative for Relu {}
+impl SignDerivative for LeakyRelu {}
+
 /// `f(z) = z`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Identity;

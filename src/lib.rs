@@ -87,12 +87,14 @@ pub mod persist;
 pub mod rng;
 pub mod train;
 
-pub use activation::{Activation, Elementwise, Identity, LeakyRelu, Relu, Sigmoid, Softmax, Tanh};
+pub use activation::{
+    Activation, Elementwise, Identity, LeakyRelu, Relu, Sigmoid, SignDerivative, Softmax, Tanh,
+};
 pub use cv::KFold;
 pub use error::Error;
 pub use layers::{
-    ConstZero, Dense, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams, OutputLayer,
-    Parameters, Row,
+    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams,
+    OutputLayer, Parameters, Row,
 };
 pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,

@@ -671,3 +671,42 @@ fn partial_batch_gradients_ignore_rows_left_from_a_previous_batch() {
         }
     }
 }
+
+/// `DenseDropout` against finite differences: ReLU (backward reads the mask from the
+/// outputs), leaky ReLU and identity (backward replays it).
+fn dense_dropout_case<A: SignDerivative + Copy>(activation: A, case: &str, seed: u64) {
+    let dense = (
+        Dense::<3, 5, A>::new(activation),
+        Dense::<5, 2, Identity>::new(Identity),
+    );
+    let mut model: (DenseDropout<3, 5, A>, _) = (
+        DenseDropout::new(dense.0, Dropout::new(0.4).unwrap()),
+        dense.1,
+    );
+    spread_parameters(&mut model, seed);
+    let x = samples_away_from_kinks(&(model.0.dense, model.1), BATCH, seed + 1);
+    let mut r = rng(seed + 2);
+    let y: Vec<[f32; 2]> = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    let data = Dataset::new(&x, &y).unwrap();
+    let masked = check_gradients::<_, _, BATCH>(case, &model, &MeanSquaredError, data, &ALL, 7);
+
+    // The mask must do something, or the check above says nothing about it.
+    let mut plain = model;
+    plain.0.dropout = Dropout::new(0.0).unwrap();
+    let unmasked = check_gradients::<_, _, BATCH>(case, &plain, &MeanSquaredError, data, &ALL, 7);
+    assert_ne!(
+        masked.loss, unmasked.loss,
+        "{case}: dropout 0.4 left the loss unchanged: no unit was dropped"
+    );
+}
+
+#[test]
+fn dense_dropout_gradients_match_finite_differences_with_the_mask_fixed() {
+    dense_dropout_case(Relu, "dense+dropout, relu", 310);
+    dense_dropout_case(
+        LeakyRelu::new(0.2).unwrap(),
+        "dense+dropout, leaky relu",
+        320,
+    );
+    dense_dropout_case(Identity, "dense+dropout, identity", 330);
+}

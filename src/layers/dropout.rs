@@ -4,7 +4,7 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use super::{ConstZero, Hidden, Layer, NoParams};
-use crate::activation::Identity;
+use crate::activation::{Identity, SignDerivative};
 use crate::error::{Error, unit_interval};
 
 /// Keras' `Dropout(rate)` on `N` units: while training each unit is dropped with
@@ -145,6 +145,61 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
             }
             f(block, draws);
         }
+    }
+
+    /// Multiplies each value by its unit's mask factor (`0` or `1 / (1 - rate)`) for the
+    /// mask that `seed` gives: the same values and bits as the forward pass's output.
+    pub(super) fn scale_by_mask(&self, seed: u64, values: &mut [f32]) {
+        let (scale, threshold) = (self.scale(), self.threshold);
+        self.for_each_mask_block(seed, values, |values, draws| {
+            for (v, &draw) in values.iter_mut().zip(draws) {
+                *v = if draw >= threshold { *v * scale } else { 0.0 };
+            }
+        });
+    }
+
+    /// Training forward pass in place: draws the seed of this step's mask from `rng` into
+    /// `seed` and applies the mask to `values` (rows of `N`). A rate of 0 draws nothing.
+    pub(super) fn drop_in_place<R: Rng + ?Sized>(
+        &self,
+        values: &mut [f32],
+        seed: &mut MaskSeed,
+        rng: &mut R,
+    ) {
+        if self.threshold == 0 {
+            return;
+        }
+        *seed = MaskSeed::new(rng.next_u64());
+        self.scale_by_mask(seed.get(), values);
+    }
+
+    /// Replaces `values`, outputs of an activation `A` that this dropout scaled in place, by
+    /// `A'` times each unit's mask factor: the derivative of the pair. Exact because `A'`
+    /// depends only on the sign of the output. When `A'(0) = 0` (ReLU) the mask is not
+    /// replayed: a dropped unit is 0 and gets 0, and a non-zero value was kept.
+    pub(super) fn derivative_after<A: SignDerivative>(
+        &self,
+        activation: &A,
+        seed: u64,
+        values: &mut [f32],
+    ) {
+        if self.threshold == 0 {
+            activation.derivative_in_place(values);
+            return;
+        }
+        let scale = self.scale();
+        if activation.derivative(0.0) == 0.0 {
+            for v in values {
+                *v = if *v == 0.0 {
+                    0.0
+                } else {
+                    activation.derivative(*v) * scale
+                };
+            }
+            return;
+        }
+        activation.derivative_in_place(values);
+        self.scale_by_mask(seed, values);
     }
 
     /// Writes the mask that `seed` gives for `rows` samples into `out`, as the factor each

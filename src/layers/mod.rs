@@ -18,9 +18,11 @@ use rand_core::Rng;
 use crate::activation::Activation;
 
 mod dense;
+mod dense_dropout;
 mod dropout;
 
 pub use dense::{Dense, DenseParams, Initializer};
+pub use dense_dropout::DenseDropout;
 pub use dropout::{Dropout, MaskSeed};
 
 /// A value that has an all-zero constant, so that models and trainers can be built in a
