@@ -454,20 +454,27 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         L: Loss<N::OutputActivation, N::Output>,
         R: Rng + ?Sized,
     {
+        // Opaque addresses. A model and trainer in a `static` (as firmware keeps them) have
+        // constant addresses, which LLVM propagates into the layers' out-of-line methods;
+        // on targets whose loads take only small offsets (Thumb-2: ±1,020 bytes) every
+        // element's address is then built in a register of its own, a second instruction
+        // per load. Through `black_box` the kernels index from a base register: 7 % fewer
+        // instructions per training sample on the Cortex-M4F, the same bits.
+        let (this, model) = (core::hint::black_box(self), core::hint::black_box(model));
         // Checked updates fail on any NaN or infinity they meet, gradients included, so the
         // separate scan of the gradients is only needed without them.
-        let check_gradients = !self.checked_updates;
+        let check_gradients = !this.checked_updates;
         let report =
-            self.gradients_with(model, loss, data, rows, index_of, check_gradients, rng)?;
-        self.clipping.apply(&mut self.grads);
-        if self.checked_updates
-            && !self
+            this.gradients_with(model, loss, data, rows, index_of, check_gradients, rng)?;
+        this.clipping.apply(&mut this.grads);
+        if this.checked_updates
+            && !this
                 .optimizer
-                .update_is_finite(model.parameters(), &self.grads)
+                .update_is_finite(model.parameters(), &this.grads)
         {
             return Err(Error::NonFinite);
         }
-        self.optimizer.step(model.parameters_mut(), &self.grads);
+        this.optimizer.step(model.parameters_mut(), &this.grads);
         model.apply_constraints();
         Ok(report)
     }
