@@ -14,9 +14,10 @@
 //!   cross-entropy, Adam lr 1e-3, `l2(1e-4)` on both kernels), samples per second, with
 //!   the default checked updates and with `with_checked_updates(false)`.
 //! - `phases/<phase>/B`: the parts of that step, each through the public API: forward
-//!   (dropout masks included), forward + loss, zeroing the gradients, backward (dropout
-//!   masks replayed), the update check, the Adam step, and `compute_gradients` (sample
-//!   gathering and checks + forward + loss + zeroing + backward + the gradient scan), and
+//!   (dropout masks included), forward + loss, zeroing the gradients (which a step no longer
+//!   does: backward overwrites them), backward (dropout masks replayed), the update check,
+//!   the Adam step, and `compute_gradients` (sample gathering and checks + forward + loss +
+//!   backward + the gradient scan), and
 //!   the whole checked `step` on that batch. `phases/*` is the reference network at B = 1
 //!   and 128, `tutorial_phases/*` the tutorial's model at B = 32. Samples per second of the
 //!   whole batch, so they compare with the step's figure.
@@ -24,6 +25,9 @@
 //!   sigmoid, Adam, B = 32) trained by `Trainer::fit` for 10 epochs on 455 synthetic
 //!   samples (the shape of the breast-cancer data set: the work per step does not depend
 //!   on the values). Time per run; model and trainer are built outside the timed part.
+//! - `step_in_place_checked/B` (B = 1, 128), `tutorial_10_epochs/in_place_checked` and
+//!   `tutorial_in_place_phases/*`: the same with each dropout applied in place on the dense
+//!   layer before it (`DenseDropout`), which trains bit for bit the same way with ReLU.
 //! - `dropout_mask/*`: the mask of a `Dropout<64>` over 128 rows, forward (draw + apply) and
 //!   backward replay (`mask_factors`), units per second.
 //! - `adam/*`: `kernels::{scalar,simd}::adam_update` on one tensor, and `Optimizer::step`
@@ -42,9 +46,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use microtrain::kernels::{self, AdamStep, Shape};
 use microtrain::layers::MaskSeed;
 use microtrain::{
-    Adam, BinaryCrossEntropy, ConstZero, Dataset, Dense, DenseParams, Dropout, FitConfig, Layer,
-    Loss, Network, Optimizer, Parameters, Regularizer, Relu, Rng, SeedableRng, Sigmoid, Trainer,
-    Xoshiro128PlusPlus, l2,
+    Adam, BinaryCrossEntropy, ConstZero, Dataset, Dense, DenseDropout, DenseParams, Dropout,
+    FitConfig, Layer, Loss, Network, Optimizer, Parameters, Regularizer, Relu, Rng, SeedableRng,
+    Sigmoid, Trainer, Xoshiro128PlusPlus, l2,
 };
 
 type Reference = (
@@ -54,10 +58,17 @@ type Reference = (
     Dropout<64>,
     Dense<64, 1, Sigmoid>,
 );
-type ReferenceAdam = Adam<<Reference as Network>::Params>;
 
 type Tutorial = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
-type TutorialAdam = Adam<<Tutorial as Network>::Params>;
+
+/// The same two models with each dropout applied in place ([`DenseDropout`]): bit for bit
+/// the same training with ReLU, one batch buffer less per dropout.
+type ReferenceInPlace = (
+    DenseDropout<32, 64, Relu>,
+    DenseDropout<64, 64, Relu>,
+    Dense<64, 1, Sigmoid>,
+);
+type TutorialInPlace = (DenseDropout<30, 64, Relu>, Dense<64, 1, Sigmoid>);
 
 /// Samples in the reference data: more than the largest batch, so that consecutive steps
 /// gather different rows, as in an epoch.
@@ -102,6 +113,20 @@ fn reference_model(rng: &mut Xoshiro128PlusPlus) -> Reference {
     model
 }
 
+fn reference_in_place(rng: &mut Xoshiro128PlusPlus) -> ReferenceInPlace {
+    let model = reference_model(rng);
+    (
+        DenseDropout::new(model.0, model.1),
+        DenseDropout::new(model.2, model.3),
+        model.4,
+    )
+}
+
+fn tutorial_in_place(rng: &mut Xoshiro128PlusPlus) -> TutorialInPlace {
+    let model = tutorial_model(rng);
+    (DenseDropout::new(model.0, model.1), model.2)
+}
+
 fn tutorial_model(rng: &mut Xoshiro128PlusPlus) -> Tutorial {
     let mut model: Tutorial = (
         Dense::new(Relu).with_kernel_regularizer(l2(0.01).unwrap_or_default()),
@@ -119,22 +144,24 @@ fn batch_order<const B: usize>(samples: usize, rng: &mut Xoshiro128PlusPlus) -> 
     (0..samples + B).map(|k| order.get(k % samples)).collect()
 }
 
-fn step<const B: usize>(c: &mut Criterion, checked: bool) {
-    let name = if checked {
-        "step_checked"
-    } else {
-        "step_unchecked"
-    };
-    let mut group = c.benchmark_group(name);
+fn step<N, const B: usize>(
+    c: &mut Criterion,
+    name: &str,
+    build: fn(&mut Xoshiro128PlusPlus) -> N,
+    checked: bool,
+) where
+    N: Network<Input = [f32; 32], Output = [f32; 1], OutputActivation = Sigmoid>,
+{
+    let name = format!("{name}_{}", if checked { "checked" } else { "unchecked" });
+    let mut group = c.benchmark_group(name.as_str());
     group.throughput(Throughput::Elements(B as u64));
     let (x, y) = synthetic::<32>(REFERENCE_SAMPLES, 1);
     let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
-    let mut model = reference_model(&mut rng);
+    let mut model = build(&mut rng);
     let order = batch_order::<B>(REFERENCE_SAMPLES, &mut rng);
     let mut trainer = Box::new(
-        Trainer::<Reference, ReferenceAdam, B>::new(Adam::keras_default())
-            .with_checked_updates(checked),
+        Trainer::<N, Adam<N::Params>, B>::new(Adam::keras_default()).with_checked_updates(checked),
     );
     let mut start = 0;
     let mut refused = 0usize;
@@ -154,11 +181,13 @@ fn step<const B: usize>(c: &mut Criterion, checked: bool) {
 
 fn steps(c: &mut Criterion) {
     for checked in [true, false] {
-        step::<1>(c, checked);
-        step::<8>(c, checked);
-        step::<32>(c, checked);
-        step::<128>(c, checked);
+        step::<_, 1>(c, "step", reference_model, checked);
+        step::<_, 8>(c, "step", reference_model, checked);
+        step::<_, 32>(c, "step", reference_model, checked);
+        step::<_, 128>(c, "step", reference_model, checked);
     }
+    step::<_, 1>(c, "step_in_place", reference_in_place, true);
+    step::<_, 128>(c, "step_in_place", reference_in_place, true);
 }
 
 /// The parts of `Trainer::step` timed one at a time through the public API.
@@ -243,23 +272,41 @@ fn phases(c: &mut Criterion) {
     phases_for::<_, 32, 128>(c, "phases", reference, REFERENCE_SAMPLES);
     let tutorial = tutorial_model(&mut Xoshiro128PlusPlus::seed_from_u64(4));
     phases_for::<_, 30, 32>(c, "tutorial_phases", tutorial, TUTORIAL_SAMPLES);
+    let tutorial = tutorial_in_place(&mut Xoshiro128PlusPlus::seed_from_u64(4));
+    phases_for::<_, 30, 32>(c, "tutorial_in_place_phases", tutorial, TUTORIAL_SAMPLES);
 }
 
 /// The tutorial's `model.fit(x, y, epochs=10)` with batches of 32.
 fn tutorial(c: &mut Criterion) {
     let mut group = c.benchmark_group("tutorial_10_epochs");
-    let (x, y) = synthetic::<30>(TUTORIAL_SAMPLES, 3);
-    let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
     let initial = tutorial_model(&mut Xoshiro128PlusPlus::seed_from_u64(4));
     for checked in [true, false] {
         let name = if checked { "checked" } else { "unchecked" };
+        tutorial_run(&mut group, name, initial, checked);
+    }
+    let initial = tutorial_in_place(&mut Xoshiro128PlusPlus::seed_from_u64(4));
+    tutorial_run(&mut group, "in_place_checked", initial, true);
+    group.finish();
+}
+
+fn tutorial_run<N>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    initial: N,
+    checked: bool,
+) where
+    N: Network<Input = [f32; 30], Output = [f32; 1], OutputActivation = Sigmoid> + Copy,
+{
+    let (x, y) = synthetic::<30>(TUTORIAL_SAMPLES, 3);
+    let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
+    {
         group.bench_function(name, |bench| {
             bench.iter_custom(|runs| {
                 let mut total = Duration::ZERO;
                 for run in 0..runs {
                     let mut model = initial;
                     let mut trainer = Box::new(
-                        Trainer::<Tutorial, TutorialAdam, 32>::new(Adam::keras_default())
+                        Trainer::<N, Adam<N::Params>, 32>::new(Adam::keras_default())
                             .with_checked_updates(checked),
                     );
                     let mut rng = Xoshiro128PlusPlus::seed_from_u64(run);
@@ -282,7 +329,6 @@ fn tutorial(c: &mut Criterion) {
             });
         });
     }
-    group.finish();
 }
 
 fn dropout_mask(c: &mut Criterion) {

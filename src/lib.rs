@@ -51,7 +51,9 @@
 //! Training RAM = `size_of` the model (parameters, configuration) + the [`Trainer`]
 //! (gradients: one float per parameter; optimizer state: 2 for Adam, 1 for momentum, 0
 //! for SGD; one `[f32; width]` per layer boundary and batch row; 8 bytes per dropout
-//! layer). [`Trainer::TRAINING_RAM_BYTES`] computes it.
+//! layer). [`Trainer::TRAINING_RAM_BYTES`] computes it. [`DenseDropout`] applies a dropout
+//! in place on the dense layer before it (ReLU and other [`SignDerivative`] activations),
+//! which saves that boundary's buffer and trains bit for bit like the pair with ReLU.
 #![no_std]
 #![cfg_attr(
     test,

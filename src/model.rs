@@ -72,8 +72,8 @@ pub trait Network {
         rows: usize,
         rng: &mut R,
     );
-    /// Backward pass: the output rows must hold `δ` (see [`crate::Loss::delta`]);
-    /// accumulates into `grads` and returns the regularization loss term.
+    /// Backward pass: the output rows must hold `δ` (see [`crate::Loss::delta`]); overwrites
+    /// `grads` with the gradients and returns the regularization loss term.
     fn backward<const B: usize>(
         &self,
         workspace: &mut Self::Workspace<B>,

@@ -536,7 +536,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
             return Err(Error::NonFinite);
         }
 
-        self.grads.fill_zero();
+        // Backward overwrites the gradients: no zeroing pass.
         let penalty = model.backward(&mut self.workspace, rows, &mut self.grads);
         let finite = !check_gradients || self.grads.tensors().all(all_finite);
         if !finite || !penalty.is_finite() {

@@ -23,7 +23,9 @@
 )]
 
 use microtrain::Regularizer;
-use microtrain::kernels::{AdamStep, Shape, scalar, simd};
+use microtrain::kernels::{AdamStep, Shape, WeightGradientFn, scalar, simd};
+
+type BiasGradientFn = fn(&[f32], &[f32], &mut [f32], usize, Regularizer) -> f32;
 use microtrain::{Rng, SeedableRng, Xoshiro128PlusPlus};
 
 /// Sizes around 4-, 8- and 16-lane vectors and the register tiles built from them.
@@ -521,6 +523,7 @@ fn simd_kernels_with_huge_dimensions_and_short_slices_match_scalar() {
 #[test]
 fn simd_kernels_with_a_zero_dimension_do_nothing() {
     let data = [1.0f32; 64];
+    let l1 = Regularizer::l1(1.0).unwrap();
     for shape in [
         Shape {
             rows: 0,
@@ -541,14 +544,11 @@ fn simd_kernels_with_a_zero_dimension_do_nothing() {
         let mut out = [3.0f32; 64];
         simd::dense_forward(&data, &data, &data, &mut out, shape);
         simd::dense_input_gradient(&data, &data, &mut out, shape);
-        let loss = simd::dense_weight_gradient(
-            &data,
-            &data,
-            &data,
-            &mut out,
-            shape,
-            Regularizer::l1(1.0).unwrap(),
-        );
+        assert!(out.iter().all(|&v| v == 3.0), "{shape:?} wrote {out:?}");
+        if shape.rows == 0 {
+            continue;
+        }
+        let loss = simd::dense_weight_gradient(&data, &data, &data, &mut out, shape, l1);
         assert_eq!(loss, 0.0, "{shape:?}");
         assert!(out.iter().all(|&v| v == 3.0), "{shape:?} wrote {out:?}");
     }
@@ -560,6 +560,73 @@ fn simd_kernels_with_a_zero_dimension_do_nothing() {
     let mut out = [3.0f32; 8];
     simd::softmax(&mut out, 0);
     assert!(out.iter().all(|&v| v == 3.0));
+}
+
+/// The gradient kernels overwrite: whatever the gradients held before (NaN here), they end
+/// as the batch's sum plus the penalty's gradient, and with no batch row as that gradient
+/// alone. Both sets, whole and partial shapes.
+#[test]
+fn gradient_kernels_overwrite_what_was_there() {
+    let l1 = Regularizer::l1(0.5).unwrap();
+    let weights: Vec<f32> = (0..64)
+        .map(|k| if k % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let dy: Vec<f32> = (0..64).map(|k| k as f32 * 0.25 - 3.0).collect();
+    let x: Vec<f32> = (0..64).map(|k| 2.0 - k as f32 * 0.125).collect();
+    for rows in [0, 1, 2, 3] {
+        for (inputs, outputs) in [(3, 5), (17, 2), (8, 8)] {
+            let shape = Shape {
+                rows,
+                inputs,
+                outputs,
+            };
+            let count = inputs * outputs;
+            let expected: Vec<f32> = (0..count)
+                .map(|k| {
+                    let (o, i) = (k / inputs, k % inputs);
+                    let sum: f32 = (0..rows)
+                        .map(|b| dy[b * outputs + o] * x[b * inputs + i])
+                        .sum();
+                    sum + 0.5 * weights[k].signum()
+                })
+                .collect();
+            let expected_bias: Vec<f32> = (0..outputs)
+                .map(|o| {
+                    (0..rows).map(|b| dy[b * outputs + o]).sum::<f32>() + 0.5 * weights[o].signum()
+                })
+                .collect();
+            for (name, weight_kernel, bias_kernel) in [
+                (
+                    "scalar",
+                    scalar::dense_weight_gradient as WeightGradientFn,
+                    scalar::dense_bias_gradient as BiasGradientFn,
+                ),
+                (
+                    "simd",
+                    simd::dense_weight_gradient,
+                    simd::dense_bias_gradient,
+                ),
+            ] {
+                let mut d_weights = vec![f32::NAN; count];
+                let loss = weight_kernel(&dy, &x, &weights, &mut d_weights, shape, l1);
+                assert_eq!(loss, 0.5 * count as f32, "{name} {shape:?}");
+                for (k, (a, e)) in d_weights.iter().zip(&expected).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+                        "{name} {shape:?} [{k}]: {a} vs {e}"
+                    );
+                }
+                let mut d_bias = vec![f32::NAN; outputs];
+                bias_kernel(&dy, &weights[..outputs], &mut d_bias, rows, l1);
+                for (o, (a, e)) in d_bias.iter().zip(&expected_bias).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * e.abs().max(1.0),
+                        "{name} {shape:?} bias [{o}]: {a} vs {e}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Elementwise inputs: every size, values across the activations' interesting ranges.

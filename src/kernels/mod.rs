@@ -15,9 +15,9 @@
 //!
 //! # Rules every kernel follows
 //! - **Forward kernels overwrite** their output.
-//! - **Parameter-gradient kernels accumulate** (`+=`); zeroing gradients is the caller's
-//!   explicit step. They add the regularizer's gradient in the same sweep over the weights,
-//!   once per call, so call them once per optimizer step.
+//! - **Parameter-gradient kernels overwrite** their gradients with the batch's sum plus the
+//!   regularizer's gradient, added in the same sweep over the weights: no zeroing pass
+//!   before them, and one call per optimizer step.
 //! - **The input-gradient kernel multiplies into** its destination: backward reuses each
 //!   activation buffer for its gradient, and on entry the buffer holds the previous layer's
 //!   activation derivative (see [`crate::layers`]).

@@ -63,12 +63,13 @@ pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f3
     }
 }
 
-/// `d_weights[o][i] += Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`, and
-/// returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
+/// `d_weights[o][i] = Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`
+/// (overwrites), and returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
 ///
-/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]); it is added once per
-/// call. The loss term comes out of the same sweep, so reporting the regularized loss costs
-/// no extra pass over the weights.
+/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]). The loss term comes
+/// out of the same sweep, so reporting the regularized loss costs no extra pass over the
+/// weights. The first batch row writes the gradients and the others add to them, so no
+/// zeroing pass comes first; the last row's sweep also adds the penalty.
 #[inline(always)]
 pub fn dense_weight_gradient(
     d_output: &[f32],
@@ -78,7 +79,7 @@ pub fn dense_weight_gradient(
     shape: Shape,
     penalty: Regularizer,
 ) -> f32 {
-    if shape.is_empty() {
+    if shape.inputs == 0 || shape.outputs == 0 {
         return 0.0;
     }
     let count = shape.inputs.saturating_mul(shape.outputs);
@@ -86,22 +87,89 @@ pub fn dense_weight_gradient(
         .chunks_exact(shape.outputs)
         .zip(input.chunks_exact(shape.inputs))
         .take(shape.rows);
-    // The last row's sweep also adds the penalty when every weight is there: the same
-    // operations per value in the same order as a separate pass (`(dw + dy·x) + penalty'`,
-    // and the loss sums in weight order), without reading and writing `d_weights` again.
-    let fuse_last = !penalty.is_none() && d_weights.len() >= count && weights.len() >= count;
     let last = rows.len();
-    for (r, (dy, x)) in rows.enumerate() {
-        if fuse_last && r.saturating_add(1) == last {
-            return accumulate_with_penalty(dy, x, weights, d_weights, shape.inputs, penalty);
+    if last == 0 || d_weights.len() < count || weights.len() < count {
+        // No batch row, or slices shorter than the shape (only direct callers pass those):
+        // zero what the shape covers, then accumulate as far as the slices reach.
+        let covered = count.min(d_weights.len());
+        d_weights.get_mut(..covered).unwrap_or_default().fill(0.0);
+        for (dy, x) in rows {
+            accumulate(dy, x, d_weights, shape.inputs);
         }
-        for (dy_o, dw_o) in dy.iter().zip(d_weights.chunks_exact_mut(shape.inputs)) {
-            for (dw_oi, x_i) in dw_o.iter_mut().zip(x) {
-                *dw_oi += dy_o * x_i;
+        return add_penalty(d_weights, weights, count, penalty);
+    }
+    let d_weights = d_weights.get_mut(..count).unwrap_or_default();
+    for (r, (dy, x)) in rows.enumerate() {
+        let is_last = r.saturating_add(1) == last;
+        match (r == 0, is_last && !penalty.is_none()) {
+            (true, true) => {
+                return write_with_penalty(dy, x, weights, d_weights, shape.inputs, penalty);
             }
+            (true, false) => write(dy, x, d_weights, shape.inputs),
+            (false, true) => {
+                return accumulate_with_penalty(dy, x, weights, d_weights, shape.inputs, penalty);
+            }
+            (false, false) => accumulate(dy, x, d_weights, shape.inputs),
         }
     }
-    add_penalty(d_weights, weights, count, penalty)
+    0.0
+}
+
+/// One batch row's `d_weights[o][i] = dy[o]·x[i]`.
+#[inline(always)]
+fn write(dy: &[f32], x: &[f32], d_weights: &mut [f32], inputs: usize) {
+    for (dy_o, dw_o) in dy.iter().zip(d_weights.chunks_exact_mut(inputs)) {
+        for (dw_oi, x_i) in dw_o.iter_mut().zip(x) {
+            *dw_oi = dy_o * x_i;
+        }
+    }
+}
+
+/// One batch row's `d_weights[o][i] += dy[o]·x[i]`.
+#[inline(always)]
+fn accumulate(dy: &[f32], x: &[f32], d_weights: &mut [f32], inputs: usize) {
+    for (dy_o, dw_o) in dy.iter().zip(d_weights.chunks_exact_mut(inputs)) {
+        for (dw_oi, x_i) in dw_o.iter_mut().zip(x) {
+            *dw_oi += dy_o * x_i;
+        }
+    }
+}
+
+/// A batch of one row: `d_weights[o][i] = dy[o]·x[i] + penalty'(weights[o][i])` in one
+/// sweep; returns the loss term. The same bits as [`write`] then [`add_penalty`].
+fn write_with_penalty(
+    dy: &[f32],
+    x: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    inputs: usize,
+    penalty: Regularizer,
+) -> f32 {
+    let rows = dy.iter().zip(
+        d_weights
+            .chunks_exact_mut(inputs)
+            .zip(weights.chunks_exact(inputs)),
+    );
+    if penalty.l1_factor() == 0.0 {
+        let twice_l2 = 2.0 * penalty.l2_factor();
+        let mut square_sum = 0.0f32;
+        for (dy_o, (dw_o, w_o)) in rows {
+            for ((dw, x_i), &w) in dw_o.iter_mut().zip(x).zip(w_o) {
+                *dw = dy_o * x_i + twice_l2 * w;
+                square_sum += w * w;
+            }
+        }
+        return penalty.l2_factor() * square_sum;
+    }
+    let (mut abs_sum, mut square_sum) = (0.0f32, 0.0f32);
+    for (dy_o, (dw_o, w_o)) in rows {
+        for ((dw, x_i), &w) in dw_o.iter_mut().zip(x).zip(w_o) {
+            *dw = dy_o * x_i + penalty.gradient(w);
+            abs_sum += math::abs(w);
+            square_sum += w * w;
+        }
+    }
+    penalty.l1_factor() * abs_sum + penalty.l2_factor() * square_sum
 }
 
 /// One batch row's `d_weights[o][i] += dy[o]·x[i]` followed, value by value, by
@@ -168,8 +236,8 @@ fn add_penalty(grads: &mut [f32], values: &[f32], count: usize, penalty: Regular
     penalty.l1_factor() * abs_sum + penalty.l2_factor() * square_sum
 }
 
-/// `d_bias[o] += Σ_b d_output[b][o] + penalty'(bias[o])`, with `outputs = d_bias.len()`;
-/// returns the penalty's loss term.
+/// `d_bias[o] = Σ_b d_output[b][o] + penalty'(bias[o])` (overwrites), with
+/// `outputs = d_bias.len()`; returns the penalty's loss term.
 #[inline(always)]
 pub fn dense_bias_gradient(
     d_output: &[f32],
@@ -182,7 +250,12 @@ pub fn dense_bias_gradient(
     if outputs == 0 {
         return 0.0;
     }
-    for dy in d_output.chunks_exact(outputs).take(rows) {
+    let mut rows = d_output.chunks_exact(outputs).take(rows);
+    match rows.next() {
+        Some(first) => d_bias.copy_from_slice(first),
+        None => d_bias.fill(0.0),
+    }
+    for dy in rows {
         for (db, g) in d_bias.iter_mut().zip(dy) {
             *db += g;
         }

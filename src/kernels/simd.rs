@@ -1062,14 +1062,15 @@ impl Factors {
     }
 }
 
-/// `d_weights[o][i] += Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`, and
-/// returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
+/// `d_weights[o][i] = Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`
+/// (overwrites), and returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
 ///
-/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]); it is added once per
-/// call. The loss term comes out of the same sweep, so reporting the regularized loss costs
-/// no extra pass over the weights: each tile of `d_weights` is read, has its batch sum and
-/// its penalty gradient added, and is written back once, while `|w|` and `w²` go into
-/// running vector sums.
+/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]). The loss term comes
+/// out of the same sweep, so reporting the regularized loss costs no extra pass over the
+/// weights: each tile of `d_weights` is read, has its batch sum and its penalty gradient
+/// added, and is written back once, while `|w|` and `w²` go into running vector sums.
+/// (The tiles add to zeroed gradients: one `memset` first, cheap beside the batch's work
+/// on the machines this set serves.)
 pub fn dense_weight_gradient(
     d_output: &[f32],
     input: &[f32],
@@ -1078,14 +1079,16 @@ pub fn dense_weight_gradient(
     shape: Shape,
     penalty: Regularizer,
 ) -> f32 {
-    if shape.is_empty() {
-        return 0.0;
-    }
     let Shape {
         rows,
         inputs,
         outputs,
     } = shape;
+    if inputs == 0 || outputs == 0 {
+        return 0.0;
+    }
+    let covered = inputs.saturating_mul(outputs).min(d_weights.len());
+    d_weights.get_mut(..covered).unwrap_or(&mut []).fill(0.0);
     let rows = rows_in(input, inputs, rows_in(d_output, outputs, rows));
     // Rows of `d_weights` that get the batch sum; the first `fused` of them also have
     // their weights present and take the penalty in the same sweep. The scalar set
@@ -1549,8 +1552,8 @@ impl Sweep<'_> {
     }
 }
 
-/// `d_bias[o] += Σ_b d_output[b][o] + penalty'(bias[o])`, with `outputs = d_bias.len()`;
-/// returns the penalty's loss term.
+/// `d_bias[o] = Σ_b d_output[b][o] + penalty'(bias[o])` (overwrites), with
+/// `outputs = d_bias.len()`; returns the penalty's loss term.
 pub fn dense_bias_gradient(
     d_output: &[f32],
     bias: &[f32],
@@ -1572,8 +1575,13 @@ pub fn dense_bias_gradient(
     // Each vector of d_bias takes every row's contribution in row order, as the scalar
     // loop does, then its penalty: the same operations in the same order per element.
     for (k, db) in db_chunks.iter_mut().enumerate() {
-        let mut sum = V::new(*db);
-        for dy_row in d_output.chunks_exact(outputs) {
+        // The first row's values themselves, not `0 + value` (which turns -0 into +0):
+        // the scalar set's bits.
+        let mut dy_rows = d_output.chunks_exact(outputs);
+        let mut sum = dy_rows
+            .next()
+            .map_or(V::ZERO, |row| load(row.as_chunks::<LANES>().0, k));
+        for dy_row in dy_rows {
             sum += load(dy_row.as_chunks::<LANES>().0, k);
         }
         if penalize && let Some(b) = b_chunks.get(k) {
@@ -1583,7 +1591,11 @@ pub fn dense_bias_gradient(
     }
     let start = outputs - db_tail.len();
     for (j, db) in db_tail.iter_mut().enumerate() {
-        for dy_row in d_output.chunks_exact(outputs) {
+        let mut dy_rows = d_output.chunks_exact(outputs);
+        *db = dy_rows
+            .next()
+            .map_or(0.0, |row| row.get(start + j).copied().unwrap_or(0.0));
+        for dy_row in dy_rows {
             *db += dy_row.get(start + j).copied().unwrap_or(0.0);
         }
     }

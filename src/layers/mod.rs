@@ -144,9 +144,9 @@ pub trait Layer {
         cache: &mut Self::Cache,
         rng: &mut R,
     );
-    /// Accumulates parameter gradients (with the regularizer's) from the input activations
-    /// and `d_output = ∂loss/∂(pre-activation)`; returns the regularization loss term,
-    /// computed in the same sweep.
+    /// Writes the parameter gradients (the batch's sum, with the regularizer's) into `grads`,
+    /// overwriting them, from the input activations and `d_output = ∂loss/∂(pre-activation)`;
+    /// returns the regularization loss term, computed in the same sweep.
     fn parameter_gradients(
         &self,
         input: &[Self::Input],
