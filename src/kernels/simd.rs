@@ -1067,10 +1067,8 @@ impl Factors {
 ///
 /// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]). The loss term comes
 /// out of the same sweep, so reporting the regularized loss costs no extra pass over the
-/// weights: each tile of `d_weights` is read, has its batch sum and its penalty gradient
-/// added, and is written back once, while `|w|` and `w²` go into running vector sums.
-/// (The tiles add to zeroed gradients: one `memset` first, cheap beside the batch's work
-/// on the machines this set serves.)
+/// weights: each tile of `d_weights` is written once with its batch sum and its penalty
+/// gradient, while `|w|` and `w²` go into running vector sums.
 pub fn dense_weight_gradient(
     d_output: &[f32],
     input: &[f32],
@@ -1087,8 +1085,6 @@ pub fn dense_weight_gradient(
     if inputs == 0 || outputs == 0 {
         return 0.0;
     }
-    let covered = inputs.saturating_mul(outputs).min(d_weights.len());
-    d_weights.get_mut(..covered).unwrap_or(&mut []).fill(0.0);
     let rows = rows_in(input, inputs, rows_in(d_output, outputs, rows));
     // Rows of `d_weights` that get the batch sum; the first `fused` of them also have
     // their weights present and take the penalty in the same sweep. The scalar set
@@ -1096,6 +1092,13 @@ pub fn dense_weight_gradient(
     // `weights` is short; those few get their penalty after the sweep.
     let gradient_rows = rows_in(d_weights, inputs, outputs);
     let fused = rows_in(weights, inputs, gradient_rows);
+    // The tiles write whole rows. A partial last row (a `d_weights` shorter than the shape)
+    // gets no batch sum but may get a penalty below, so it starts from zero.
+    let covered = inputs.saturating_mul(outputs).min(d_weights.len());
+    d_weights
+        .get_mut(gradient_rows * inputs..covered)
+        .unwrap_or(&mut [])
+        .fill(0.0);
     let penalized = inputs
         .saturating_mul(outputs)
         .min(d_weights.len())
@@ -1165,7 +1168,8 @@ const OUTER_ACCUMULATORS: usize = 8;
 /// gradient and the penalty's sums), so every weight is counted once. A tile is `R` outputs
 /// × `C` columns of accumulators; the batch streams past it (one broadcast `d_output` per
 /// output, one loaded vector per column, `R·C` multiply-adds per batch row), then each row
-/// of the tile is read, has the batch sum and the penalty added, and is written back once.
+/// of the tile is written once with the batch sum and the penalty (the overlapping column
+/// blends its new lanes into what the whole columns wrote).
 struct Outer<'a> {
     d_output: &'a [f32],
     input: &'a [f32],
@@ -1251,7 +1255,7 @@ impl<'a> Outer<'a> {
         }
     }
 
-    /// Adds the batch sum (and the penalty of kind `P` of `weights`, which then holds the
+    /// Writes the batch sum (and the penalty of kind `P` of `weights`, which then holds the
     /// same rows) to the rows of `d_weights`, which are the layer's outputs `first..`.
     fn run<const P: u8>(
         &self,
@@ -1377,10 +1381,14 @@ impl<'a> Outer<'a> {
                     let w = if MASKED { w & keep } else { w };
                     add = sums.penalize::<P>(c, w, add, &self.factors);
                 }
-                if MASKED {
-                    add &= keep;
+                // The overlapping column leaves the lanes that a whole column already
+                // wrote as they are.
+                *g = if MASKED {
+                    keep.select(add, V::new(*g))
+                } else {
+                    add
                 }
-                *g = (V::new(*g) + add).to_array();
+                .to_array();
             }
         }
         sums
@@ -1397,7 +1405,7 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
-    /// Adds the batch sum (and, if `PENALIZE`, the penalty of `weights`) to the rows of
+    /// Writes the batch sum (and, if `PENALIZE`, the penalty of `weights`) into the rows of
     /// `d_weights`, which are the layer's outputs `first..`.
     fn run<const PENALIZE: bool>(
         &self,
@@ -1465,7 +1473,7 @@ impl Sweep<'_> {
     }
 
     /// Vectors `k..k + C` of rows `o..o + R`: the batch sum in registers, then one
-    /// read-add-write of `d_weights` with the penalty folded in.
+    /// write of `d_weights` with the penalty folded in.
     #[inline(always)]
     fn tile<const R: usize, const C: usize, const PENALIZE: bool>(
         &self,
@@ -1501,7 +1509,7 @@ impl Sweep<'_> {
             let w_chunks = w_r.as_chunks::<LANES>().0;
             let dw_chunks = dw_r.as_chunks_mut::<LANES>().0;
             for (c, (g, a)) in dw_chunks.iter_mut().skip(k).zip(acc_r).enumerate() {
-                let mut sum = V::new(*g) + *a;
+                let mut sum = *a;
                 if PENALIZE {
                     sum += sums.add(load(w_chunks, k + c), self.penalty);
                 }
@@ -1539,7 +1547,7 @@ impl Sweep<'_> {
             let Some(dw_tail) = dw_r.get_mut(start..) else {
                 continue;
             };
-            let mut sum = load_padded(dw_tail, 0.0) + a;
+            let mut sum = a;
             if PENALIZE {
                 // Padding lanes hold w = 0: no gradient, no |w|, no w² to add.
                 sum += sums.add(
