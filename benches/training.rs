@@ -14,10 +14,9 @@
 //!   cross-entropy, Adam lr 1e-3, `l2(1e-4)` on both kernels), samples per second, with
 //!   the default checked updates and with `with_checked_updates(false)`.
 //! - `phases/<phase>/B`: the parts of that step, each through the public API: forward
-//!   (dropout masks included), forward + loss, zeroing the gradients (which a step no longer
-//!   does: backward overwrites them), backward (dropout masks replayed), the update check,
-//!   the Adam step, and `compute_gradients` (sample gathering and checks + forward + loss +
-//!   backward + the gradient scan), and
+//!   (dropout masks included), forward + loss, backward (which overwrites the gradients; dropout
+//!   masks replayed), the update check, the Adam step, and `compute_gradients` (sample
+//!   gathering and checks + forward + loss + backward + the gradient scan), and
 //!   the whole checked `step` on that batch. `phases/*` is the reference network at B = 1
 //!   and 128, `tutorial_phases/*` the tutorial's model at B = 32. Samples per second of the
 //!   whole batch, so they compare with the step's figure.
@@ -235,9 +234,6 @@ fn phases_for<N, const W: usize, const B: usize>(
     });
 
     let mut grads = Box::new(N::Params::ZERO);
-    group.bench_function(id("zero_gradients"), |bench| {
-        bench.iter(|| black_box(&mut *grads).fill_zero());
-    });
     // The workspace holds a forward pass and its δ; backward's work does not depend on
     // the values, and repeating it on its own leftovers keeps them finite.
     forward_and_loss();
@@ -460,8 +456,8 @@ fn layer_kernels(c: &mut Criterion) {
             });
             let id = BenchmarkId::new(format!("weight_gradient_{set}"), &dims);
             group.bench_function(id, |bench| {
+                // The kernel overwrites `d_weights`: nothing to reset between calls.
                 bench.iter(|| {
-                    d_weights.fill(0.0);
                     weight_gradient(black_box(&d_output), &x, &w, &mut d_weights, shape, penalty)
                 });
             });
