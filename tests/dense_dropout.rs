@@ -129,3 +129,25 @@ fn inference_is_the_dense_layer_alone() {
         assert_eq!(pair.infer(row), in_place.infer(row));
     }
 }
+
+#[test]
+fn saved_files_do_not_cross_forms_but_parameters_copy_across() {
+    let (pair, _) = models(Relu, 0.2);
+    let mut buffer = [0u8; 4096];
+    let written = persist::save(&pair, &mut buffer).unwrap();
+    let (_, mut in_place) = models(Relu, 0.2);
+    for w in in_place.parameters_mut().flatten() {
+        *w = 0.5;
+    }
+    let before = bits(&in_place);
+    assert_eq!(
+        persist::load(&mut in_place, &buffer[..written]),
+        Err(Error::Shape)
+    );
+    assert_eq!(bits(&in_place), before, "a refused load changed the model");
+
+    for (to, from) in in_place.parameters_mut().zip(pair.parameters()) {
+        to.copy_from_slice(from);
+    }
+    assert_eq!(bits(&in_place), bits(&pair));
+}

@@ -19,6 +19,12 @@ use crate::activation::SignDerivative;
 /// kept); with the others the derivative's factors are multiplied in another order, which
 /// can move the last bit.
 ///
+/// A saved model ([`crate::persist`]) records every layer boundary, so a file saved from the
+/// pair is refused by the in-place form, and the reverse ([`crate::Error::Shape`]). Their
+/// parameters are the same tensors in the same order: copy them across with
+/// [`Network::parameters`](crate::Network::parameters) and
+/// [`Network::parameters_mut`](crate::Network::parameters_mut).
+///
 /// ```
 /// use microtrain::{Dense, DenseDropout, Dropout, Relu, Sigmoid, Network};
 /// // Keras: Dense(64, relu) -> Dropout(0.5) -> Dense(1, sigmoid), 30 inputs.
