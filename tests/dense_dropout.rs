@@ -38,44 +38,40 @@ fn bits<N: Network>(model: &N) -> Vec<u32> {
         .collect()
 }
 
+/// Trains `model` for `epochs` on the test data, batches of `B`, seed 5; returns its
+/// parameters' bits.
+fn train<N, const B: usize>(mut model: N, epochs: usize) -> Vec<u32>
+where
+    N: Network<Input = [f32; 4], Output = [f32; 3], OutputActivation = Softmax>,
+{
+    let (x, y) = data(50, 11);
+    let data = Dataset::new(&x, &y).unwrap();
+    let loss = SparseCategoricalCrossEntropy::<usize>::new();
+    let mut trainer = Trainer::<N, Adam<N::Params>, B>::new(Adam::new(0.01).unwrap());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    let config = FitConfig::epochs(epochs);
+    trainer
+        .fit(
+            &mut model,
+            &loss,
+            data,
+            None,
+            &config,
+            &mut rng,
+            |_: &EpochReport| Control::Continue,
+        )
+        .unwrap();
+    bits(&model)
+}
+
 /// Trains both forms for `epochs` with the same seeds; returns their final parameters.
 fn train_both<A: SignDerivative, const B: usize>(
     activation: A,
     rate: f32,
     epochs: usize,
 ) -> (Vec<u32>, Vec<u32>) {
-    let (mut pair, mut in_place) = models(activation, rate);
-    let (x, y) = data(50, 11);
-    let data = Dataset::new(&x, &y).unwrap();
-    let config = FitConfig::epochs(epochs);
-    let loss = SparseCategoricalCrossEntropy::<usize>::new();
-    let mut trainer = Trainer::<Pair<A>, _, B>::new(Adam::new(0.01).unwrap());
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
-    trainer
-        .fit(
-            &mut pair,
-            &loss,
-            data,
-            None,
-            &config,
-            &mut rng,
-            |_: &EpochReport| Control::Continue,
-        )
-        .unwrap();
-    let mut trainer = Trainer::<InPlace<A>, _, B>::new(Adam::new(0.01).unwrap());
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
-    trainer
-        .fit(
-            &mut in_place,
-            &loss,
-            data,
-            None,
-            &config,
-            &mut rng,
-            |_: &EpochReport| Control::Continue,
-        )
-        .unwrap();
-    (bits(&pair), bits(&in_place))
+    let (pair, in_place) = models(activation, rate);
+    (train::<_, B>(pair, epochs), train::<_, B>(in_place, epochs))
 }
 
 #[test]
