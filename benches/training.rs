@@ -372,6 +372,16 @@ fn adam(c: &mut Criterion) {
             bench.iter(|| update(&mut w, black_box(&g), &mut m, &mut v, step));
         });
     }
+    // 1,024 parameters: their four arrays (16 KiB) stay in L1, where the reference
+    // network's (101 KiB) do not. The same rate per parameter in both says that the update
+    // is bound by its arithmetic (the divide and square root), not by memory.
+    let l1 = 1024;
+    let first = |values: &[f32]| values.iter().take(l1).copied().collect::<Vec<f32>>();
+    let (mut w1, g1, mut m1, mut v1) = (first(&w), first(&g), first(&m), first(&v));
+    group.throughput(Throughput::Elements(l1 as u64));
+    group.bench_function(BenchmarkId::new("simd", l1), |bench| {
+        bench.iter(|| kernels::simd::adam_update(&mut w1, black_box(&g1), &mut m1, &mut v1, step));
+    });
 
     // One large layer: the optimizer's own loop over its tensors and state.
     type Wide = DenseParams<256, 256>;
@@ -390,7 +400,29 @@ fn adam(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("update_is_finite", Wide::COUNT), |bench| {
         bench.iter(|| black_box(optimizer.update_is_finite(params.tensors(), &grads)));
     });
+
+    // The update check on layers whose state fits in L1 (8.4 KiB) and on the reference
+    // network's (101 KiB, as above): the check does little arithmetic per value, so its
+    // rate drops to what L2 delivers once the state leaves L1.
+    update_check_rate::<DenseParams<32, 16>>(&mut group, &mut rng);
+    update_check_rate::<<Reference as Network>::Params>(&mut group, &mut rng);
     group.finish();
+}
+
+fn update_check_rate<P: Parameters>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rng: &mut Xoshiro128PlusPlus,
+) {
+    group.throughput(Throughput::Elements(P::COUNT as u64));
+    let params = Box::new(P::ZERO);
+    let mut grads = Box::new(P::ZERO);
+    for d in grads.tensors_mut() {
+        d.iter_mut().for_each(|d| *d = 1e-2 * uniform(rng));
+    }
+    let optimizer = Box::new(Adam::<P>::keras_default());
+    group.bench_function(BenchmarkId::new("update_is_finite", P::COUNT), |bench| {
+        bench.iter(|| black_box(optimizer.update_is_finite(params.tensors(), &grads)));
+    });
 }
 
 /// The dense kernels at the exact shapes of the two networks' layers (B × IN × OUT), both

@@ -148,7 +148,7 @@ impl<P: Parameters> Adam<P> {
             v,
             |w, g, m, v| {
                 let quick = if kernels::SIMD_ACTIVE {
-                    surely_finite_each(w, g, m, v, step, keep)
+                    surely_finite_maxima(w, g, m, v, step, keep)
                 } else {
                     surely_finite_sums(w, g, m, v, step, keep)
                 };
@@ -163,9 +163,18 @@ impl<P: Parameters> Adam<P> {
 /// moments) are finite when, up to a few roundings that the margins cover,
 /// `|w·keep| + (lr_t/ε)·(|m| + |g|)` and `g² + v` stay below `f32::MAX / 2` and `v ≥ 0`:
 /// `m'` lies between `m` and `g`, `v'` between `v` and `g²`, and
-/// `|m'|/(sqrt(v') + ε) <= |m'|/ε`. Two sufficient tests of that, with the same verdict
-/// (a tensor that fails either is checked exactly), chosen for the kernel set's machine.
-fn surely_finite_each(
+/// `|m'|/(sqrt(v') + ε) <= |m'|/ε`. Two sufficient tests of that, each checked against the
+/// exact test (a tensor that fails either is checked exactly), chosen for the kernel set's
+/// machine.
+///
+/// This one bounds every magnitude by the tensor's largest, found as the largest bit
+/// pattern: with the sign bit cleared, the order of the patterns is the order of the
+/// values, and every NaN lies above infinity. An integer maximum is associative, so the
+/// loop vectorizes into three `and`s and four maxima per vector and no float work, where
+/// the test value by value took about a dozen float operations. On x86_64 with AVX-512
+/// that was 11–27 % faster with the state in L1 and the same once L2 bounds it
+/// (`adam/update_is_finite` in `benches/training.rs`).
+fn surely_finite_maxima(
     w: &[f32],
     g: &[f32],
     m: &[f32],
@@ -173,23 +182,33 @@ fn surely_finite_each(
     step: AdamStep,
     keep: f32,
 ) -> bool {
+    const MAGNITUDE: u32 = 0x7fff_ffff;
     let steepness = step.learning_rate / step.epsilon;
-    // Value by value, folded with `&` rather than an early exit so that the loop vectorizes
-    // (an early exit keeps it scalar: it was most of a B = 1 step on x86_64).
     let values = w.iter().zip(g).zip(m.iter().zip(v));
-    values.fold(true, |all, ((&w, &g), (&m, &v))| {
-        let bound = math::abs(w * keep) + steepness * (math::abs(m) + math::abs(g));
-        all & (bound < 0.5 * f32::MAX) & (g * g + v < 0.5 * f32::MAX) & (v >= 0.0)
-    })
+    // `v` keeps its sign bit, which puts any negative `v` above every magnitude.
+    let [w, g, m, v] = values.fold([0u32; 4], |[mw, mg, mm, mv], ((w, g), (m, v))| {
+        [
+            mw.max(w.to_bits() & MAGNITUDE),
+            mg.max(g.to_bits() & MAGNITUDE),
+            mm.max(m.to_bits() & MAGNITUDE),
+            mv.max(v.to_bits()),
+        ]
+    });
+    // `-0.0` also sets the sign bit: such a tensor is checked exactly, which is still right.
+    let negative_v = v > MAGNITUDE;
+    let [w, g, m, v] = [w, g, m, v].map(f32::from_bits);
+    let bound = math::abs(keep) * w + steepness * (m + g);
+    // A NaN fails both comparisons; the quartered bounds cover the roundings.
+    bound < 0.25 * f32::MAX && g * g + v < 0.25 * f32::MAX && !negative_v
 }
 
-/// The test of [`surely_finite_each`] on the whole tensor at once, from the sums of `w²`,
+/// The test of [`surely_finite_maxima`] on the whole tensor at once, from the sums of `w²`,
 /// `g²`, `m²` and `v²` (a rounded sum of non-negative terms is at least each term, so the
 /// square root of each sum bounds every magnitude it adds up, up to a rounding the
 /// quartered bound covers) and the union of the sign bits of `v`. One multiply-add per
-/// value and two integer operations for the signs, where the test per value costs about a
-/// dozen operations: on a machine without vector units (Cortex-M) this is where the check's
-/// cost goes. A NaN or an infinity anywhere, or a sum that overflows, fails the
+/// value and two integer operations for the signs: on a machine without vector units
+/// (Cortex-M, which has no scalar integer maximum either) this is where the check's cost
+/// goes. A NaN or an infinity anywhere, or a sum that overflows, fails the
 /// comparisons, and the tensor is then checked exactly.
 fn surely_finite_sums(
     w: &[f32],
@@ -355,5 +374,71 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     }
     fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
         self.adam.state_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::unit_f32;
+    use rand_core::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro128PlusPlus;
+
+    const EDGES: [f32; 12] = [
+        0.0,
+        -0.0,
+        1e-3,
+        -2.5,
+        1e19,
+        -3e19,
+        1e37,
+        f32::MAX,
+        -f32::MAX,
+        f32::INFINITY,
+        f32::NAN,
+        -1e-3,
+    ];
+
+    /// Both quick tests are sound (a tensor they pass has only finite candidates, whichever
+    /// kernel set this build uses), and not empty (they pass ordinary tensors), on tensors
+    /// of 37 values (vectors of every width and a tail) with up to three values moved to
+    /// an edge.
+    #[test]
+    fn quick_update_tests_pass_only_finite_updates() {
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+        let mut passed = [0u32; 2];
+        for case in 0..6000 {
+            let step = AdamStep {
+                learning_rate: [1e-3, 0.5, 1e30][case % 3],
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-7,
+            };
+            let keep = [1.0, 0.99, -0.5][case / 3 % 3];
+            let mut values = [[0.0f32; 37]; 4];
+            for (which, tensor) in values.iter_mut().enumerate() {
+                // Moments of a run in progress: v >= 0.
+                let offset = if which == 3 { 0.0 } else { 0.5 };
+                tensor
+                    .iter_mut()
+                    .for_each(|x| *x = unit_f32(&mut rng) - offset);
+            }
+            for _ in 0..case % 4 {
+                let edge = EDGES[rng.next_u32() as usize % EDGES.len()];
+                let (which, at) = (rng.next_u32() as usize % 4, rng.next_u32() as usize % 37);
+                values[which][at] = edge;
+            }
+            let [w, g, m, v] = &values;
+            let exact = exactly_finite(w, g, m, v, step, keep);
+            let quick = [
+                surely_finite_maxima(w, g, m, v, step, keep),
+                surely_finite_sums(w, g, m, v, step, keep),
+            ];
+            for (passes, count) in quick.into_iter().zip(&mut passed) {
+                assert!(!passes || exact, "case {case}: {values:?}");
+                *count += u32::from(passes);
+            }
+        }
+        assert!(passed.iter().all(|&n| n > 1500), "{passed:?}");
     }
 }
