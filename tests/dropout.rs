@@ -302,9 +302,19 @@ fn expected_drops(seed: u64, units: usize, threshold: u32, bits: u32) -> Vec<boo
 #[test]
 fn each_draw_serves_as_many_units_as_the_rate_allows() {
     // (rate, bits per unit): 0.5 = 1/2 needs 1 bit, 0.25 and 0.75 need 2, 0.0625 = 1/16
-    // needs 4, 0.2 is not a short binary fraction and takes a whole u32 per unit.
+    // needs 4, 129/256 needs 8, 32767/65536 needs 16, 0.2 is not a short binary fraction
+    // and takes a whole u32 per unit.
     const N: usize = 50; // rows of 50 units: the flattened batch ends in a partial block
-    for (rate, bits) in [(0.5f32, 1), (0.25, 2), (0.75, 2), (0.0625, 4), (0.2, 32)] {
+    let rates = [
+        (0.5f32, 1),
+        (0.25, 2),
+        (0.75, 2),
+        (0.0625, 4),
+        (129.0 / 256.0, 8),
+        (32767.0 / 65536.0, 16),
+        (0.2, 32),
+    ];
+    for (rate, bits) in rates {
         let layer = Dropout::<N>::new(rate).unwrap();
         let input = vec![[1.0f32; N]; 3];
         let (output, seed) = forward(&layer, &input, &mut rng(21));
