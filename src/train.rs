@@ -498,34 +498,35 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         if rows == 0 {
             return Err(Error::EmptyData);
         }
-        let sample_of = |row| {
-            index_of(row)
-                .and_then(|index| data.get(index))
-                .ok_or(Error::EmptyData)
-        };
-        for (row, slot) in N::input_rows(&mut self.workspace)
+        // The rows' sample indices, kept for the loss: `index_of` may be a shuffle's
+        // permutation, a few dozen cycles per call (`B` words of stack).
+        let mut indices = [0usize; B];
+        for ((row, slot), kept) in N::input_rows(&mut self.workspace)
             .iter_mut()
             .enumerate()
+            .zip(&mut indices)
             .take(rows)
         {
-            let (sample, target) = sample_of(row)?;
+            let index = index_of(row).ok_or(Error::EmptyData)?;
+            let (sample, target) = data.get(index).ok_or(Error::EmptyData)?;
             if !all_finite(sample.as_slice()) {
                 return Err(Error::NonFinite);
             }
             loss.check(target)?;
             *slot = *sample;
+            *kept = index;
         }
         model.forward(&mut self.workspace, rows, rng);
 
         let scale = 1.0 / rows as f32;
         let (mut loss_sum, mut correct) = (0.0f32, None::<f32>);
         let activation = *model.output_activation();
-        for (row, output) in N::output_rows(&mut self.workspace)
+        for (output, &index) in N::output_rows(&mut self.workspace)
             .iter_mut()
-            .enumerate()
+            .zip(&indices)
             .take(rows)
         {
-            let (_, target) = sample_of(row)?;
+            let (_, target) = data.get(index).ok_or(Error::EmptyData)?;
             loss_sum += loss.value(output, target);
             if let Some(a) = loss.accuracy(output, target) {
                 correct = Some(correct.unwrap_or(0.0) + a);
