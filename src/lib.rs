@@ -50,8 +50,8 @@
 //! ## Speed: build with the CPU's vector width
 //! The SIMD kernels pick their vector width when they are compiled, from the target
 //! features. A plain `cargo build` for x86_64 has SSE2 only (4 lanes, no fused multiply-add),
-//! which ran a training step about 2.4× slower than AVX2 + FMA on the machine behind
-//! README's figures. Build the application that trains with
+//! which ran a training step 2–3× slower than AVX2 + FMA, and 2.4–4.5× slower than
+//! AVX-512, on the machine behind README's figures. Build the application that trains with
 //! ```text
 //! RUSTFLAGS="-C target-cpu=x86-64-v3" cargo build --release   # AVX2 + FMA (CPUs from 2013 on)
 //! RUSTFLAGS="-C target-cpu=native" cargo build --release      # this CPU, AVX-512 where present
