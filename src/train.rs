@@ -338,7 +338,8 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
 
     /// Bytes of RAM to train a model `N` with this trainer: the model (parameters and
     /// configuration) plus [`Trainer::RAM_BYTES`]. The caller's random generator (16 bytes
-    /// for the default xoshiro128++) and the stack frames of the calls come on top.
+    /// for the default xoshiro128++) and the stack frames of the calls come on top; a
+    /// step's frame holds its rows' sample indices (`B` words).
     pub const TRAINING_RAM_BYTES: usize = core::mem::size_of::<N>() + Self::RAM_BYTES;
 
     /// A trainer with zeroed state; `const`, so it can be a `static`. Updates are checked
