@@ -344,6 +344,11 @@ fn dropout_mask(c: &mut Criterion) {
     group.bench_function("replay_128x64", |bench| {
         bench.iter(|| layer.mask_factors(black_box(seed.get()), &mut output));
     });
+    // A rate that is no short binary fraction takes one draw per unit.
+    let layer = Dropout::<64>::new(0.2).unwrap_or_else(|e| unreachable!("{e}"));
+    group.bench_function("forward_128x64_rate_0.2", |bench| {
+        bench.iter(|| layer.forward(black_box(&input), &mut output, &mut seed, &mut rng));
+    });
     group.finish();
 }
 
