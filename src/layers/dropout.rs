@@ -127,35 +127,19 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
             }
             return;
         }
-        // With vector units, one loop per width: each unit's word and shift are then
-        // constants, the draws stay in vector registers and the blocks take a third of the
-        // time (x86_64 with AVX-512, `dropout_mask`). Without them, one loop for all widths
-        // keeps the code small.
+        // With vector units, one copy of the loop per width: each unit's word and shift are
+        // then constants and the blocks take a third of the time (x86_64 with AVX-512,
+        // `dropout_mask`). Without them, one copy for all widths keeps the code small.
         if crate::kernels::SIMD_ACTIVE {
             match bits {
-                1 => shared_draws::<1, _, _>(&mut generator, values, f),
-                2 => shared_draws::<2, _, _>(&mut generator, values, f),
-                4 => shared_draws::<4, _, _>(&mut generator, values, f),
-                8 => shared_draws::<8, _, _>(&mut generator, values, f),
-                _ => shared_draws::<16, _, _>(&mut generator, values, f),
+                1 => shared_draws(1, &mut generator, values, f),
+                2 => shared_draws(2, &mut generator, values, f),
+                4 => shared_draws(4, &mut generator, values, f),
+                8 => shared_draws(8, &mut generator, values, f),
+                _ => shared_draws(16, &mut generator, values, f),
             }
-            return;
-        }
-        // `bits` divides 32 and so MASK_BLOCK: a block takes whole draws, and a final
-        // partial block leaves the rest of its last draw unused, in forward and replay alike.
-        let per_draw = 32u32.checked_div(bits).unwrap_or(1) as usize;
-        let mut draws = [0u32; MASK_BLOCK];
-        for block in values.chunks_mut(MASK_BLOCK) {
-            let draws = draws.get_mut(..block.len()).unwrap_or_default();
-            for units in draws.chunks_mut(per_draw) {
-                let word = generator.next_u32();
-                // Each unit's shift is computed from its index (below 32: `k < 32 / bits`),
-                // not carried from the previous unit, so that the loop vectorizes.
-                for (k, draw) in (0u32..).zip(units) {
-                    *draw = word.wrapping_shl(k.wrapping_mul(bits));
-                }
-            }
-            f(block, draws);
+        } else {
+            shared_draws(bits, &mut generator, values, f);
         }
     }
 
@@ -226,27 +210,33 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     }
 }
 
-/// `Dropout::for_each_mask_block` when each `u32` draw serves `32 / BITS` units
-/// (`BITS` < 32), with `BITS` known at compile time: the same draws in the same order.
+/// `Dropout::for_each_mask_block` when each `u32` draw serves `32 / bits` units (`bits`
+/// below 32 and dividing it, so a block takes whole draws; a final partial block leaves the
+/// rest of its last draw unused, in forward and replay alike). Always inlined, so that a
+/// constant `bits` makes every unit's word and shift constants.
 #[inline(always)]
-fn shared_draws<const BITS: u32, T, G: Rng>(
+fn shared_draws<T, G: Rng>(
+    bits: u32,
     generator: &mut G,
     values: &mut [T],
     mut f: impl FnMut(&mut [T], &[u32]),
 ) {
-    const WORDS: usize = 16; // draws per block at the widest shared width, 16 bits
-    let per_draw = 32usize.checked_shr(BITS.trailing_zeros()).unwrap_or(1);
+    // Units per draw, `32 / bits`, as a power of two: a unit's draw and its place in it
+    // are a shift and a mask of its index.
+    let per_draw_log2 = 5u32.saturating_sub(bits.trailing_zeros());
+    let unit_mask = (1usize << per_draw_log2).wrapping_sub(1);
     for block in values.chunks_mut(MASK_BLOCK) {
-        let mut words = [0u32; WORDS];
-        let used = block.len().div_ceil(per_draw);
+        let mut words = [0u32; MASK_BLOCK / 2]; // 16 draws per block at 16 bits per unit
+        let used = block.len().div_ceil(unit_mask.wrapping_add(1));
         for word in words.iter_mut().take(used) {
             *word = generator.next_u32();
         }
-        // Each unit's word and shift follow from its index alone, so that this vectorizes.
+        // A fresh array from each unit's index alone: it vectorizes and, with a constant
+        // `bits`, stays in vector registers (a buffer reused across blocks went through
+        // the stack).
         let draws: [u32; MASK_BLOCK] = core::array::from_fn(|k| {
-            let (word, unit) = (k.checked_div(per_draw), k.checked_rem(per_draw));
-            let word = words.get(word.unwrap_or(0)).copied().unwrap_or(0);
-            word.wrapping_shl((unit.unwrap_or(0) as u32).wrapping_mul(BITS))
+            let word = words.get(k >> per_draw_log2).copied().unwrap_or(0);
+            word.wrapping_shl(((k & unit_mask) as u32).wrapping_mul(bits))
         });
         f(block, draws.get(..block.len()).unwrap_or_default());
     }
