@@ -340,16 +340,23 @@ fn update_check_agrees_with_the_step_it_predicts() {
     ];
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(99);
     let (mut refused, mut accepted) = (0, 0);
-    for case in 0..3000 {
-        let learning_rate = [1e-3, 0.5, 1e30][case % 3];
-        let mut adam = Adam::<P>::new(learning_rate).unwrap();
+    for case in 0..4000 {
+        // Learning rates and epsilons from Keras' defaults to the extremes where `lr_t·m`
+        // overflows while the quotient would not (lr 1e35, ε 1e6).
+        let learning_rate = [1e-3, 0.5, 1e30, 1e35][case % 4];
+        let epsilon = [1e-7, 1e6, 2.0][case / 4 % 3];
+        let mut adam = Adam::<P>::new(learning_rate)
+            .unwrap()
+            .with_epsilon(epsilon)
+            .unwrap();
         let (mut params, mut grads) = (P::ZERO, P::ZERO);
         for t in params.tensors_mut().chain(grads.tensors_mut()) {
             t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) - 0.5);
         }
-        // Moments of a run in progress: v >= 0.
+        // Moments of a run in progress: v >= 0, some of them large.
+        let scale = [0.1, 1e4, 1e6][case / 12 % 3];
         for t in adam.state_mut().skip(1) {
-            t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) * 0.1);
+            t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) * scale);
         }
         // Then up to two values anywhere (weights, gradients, m or v) moved to an edge.
         for _ in 0..case % 3 {
@@ -389,5 +396,41 @@ fn update_check_agrees_with_the_step_it_predicts() {
     assert!(
         accepted > 500 && refused > 500,
         "accepted {accepted}, refused {refused}"
+    );
+}
+
+/// The case that once wrote `w = -inf`: lr 1e35 and ε 1e6 make `lr_t/ε` small (3e28) while
+/// the product `lr_t·m` the kernels compute first overflows (m = 2e4 after one step on a
+/// gradient of 2e5). Checked at the optimizer (with the active kernel set: run under
+/// `--features scalar` too) and through a trainer.
+#[test]
+fn adam_check_counts_the_product_before_the_quotient() {
+    type P = DenseParams<3, 2>;
+    let adam = Adam::<P>::new(1e35).unwrap().with_epsilon(1e6).unwrap();
+    let params = P::ZERO;
+    let mut grads = P::ZERO;
+    grads.tensors_mut().flatten().for_each(|g| *g = 2e5);
+    let predicted = adam.update_is_finite(params.tensors(), &grads);
+    let (mut after, mut stepped) = (params, adam);
+    stepped.step(after.tensors_mut(), &grads);
+    let finite = after.tensors().flatten().all(|v| v.is_finite());
+    assert!(!finite, "the case must overflow: {after:?}");
+    assert!(
+        !predicted,
+        "the check passed an update that wrote {after:?}"
+    );
+
+    type Line = (Dense<1, 1>,);
+    let mut net: Line = (Dense::new(Identity),);
+    let mut trainer = Trainer::<Line, Adam<<Line as Network>::Params>, 1>::new(
+        Adam::new(1e35).unwrap().with_epsilon(1e6).unwrap(),
+    );
+    let (x, y) = ([[1.0f32]], [[-1e5f32]]);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    let data = Dataset::new(&x, &y).unwrap();
+    let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+    assert!(
+        result.is_err() || net.parameters().flatten().all(|v| v.is_finite()),
+        "{result:?}: {net:?}"
     );
 }
