@@ -434,3 +434,88 @@ fn adam_check_counts_the_product_before_the_quotient() {
         "{result:?}: {net:?}"
     );
 }
+
+type Line = (Dense<1, 1>,);
+type LineSgd = Trainer<Line, Sgd, 1>;
+
+/// A line `y = w·x + b` with the given parameters.
+fn line(w: f32, b: f32) -> Line {
+    let mut net: Line = (Dense::new(Identity),);
+    net.0.params.weights = [[w]];
+    net.0.params.bias = [b];
+    net
+}
+
+fn line_bits(net: &Line) -> Vec<u32> {
+    net.parameters().flatten().map(|v| v.to_bits()).collect()
+}
+
+/// x = 3e38 and δ = -2 give a weight gradient of -inf with a loss of 1: clipping by value
+/// would clamp it to the limit; the raw gradient is checked before.
+#[test]
+fn clip_by_value_does_not_hide_an_infinite_gradient() {
+    let (x, y) = ([[3e38f32]], [[1.0f32]]);
+    let data = Dataset::new(&x, &y).unwrap();
+    for checked in [true, false] {
+        for clipping in [
+            Clipping::NONE.value(1.0).unwrap(),
+            Clipping::NONE.norm(1.0).unwrap(),
+            Clipping::NONE.global_norm(1.0).unwrap(),
+        ] {
+            let mut net = line(0.0, 0.0);
+            let before = line_bits(&net);
+            let mut trainer = LineSgd::new(Sgd::new(0.1).unwrap())
+                .with_clipping(clipping)
+                .with_checked_updates(checked);
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+            let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+            assert_eq!(result.err(), Some(Error::NonFinite), "{clipping:?}");
+            assert_eq!(line_bits(&net), before, "{clipping:?}, checked {checked}");
+        }
+    }
+}
+
+/// Batch loss 3.24e38 and penalty 3e38 are each finite; the loss the step would report is
+/// their sum, infinity.
+#[test]
+fn a_step_whose_total_loss_overflows_is_refused() {
+    let (x, y) = ([[0.0f32]], [[1.8e19f32]]);
+    let data = Dataset::new(&x, &y).unwrap();
+    let mut net = line(1e19, 0.0);
+    net.0 = net.0.with_kernel_regularizer(l2(3.0).unwrap());
+    let before = line_bits(&net);
+    let mut trainer = LineSgd::new(Sgd::new(1e-30).unwrap());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+    assert_eq!(result.err(), Some(Error::NonFinite), "{result:?}");
+    assert_eq!(line_bits(&net), before);
+}
+
+/// Refused steps leave the caller's generator where it was, whatever refused them (a
+/// sample, a label, the loss, the update), so a run with a refused step draws the same
+/// dropout masks afterwards as a run without it.
+#[test]
+fn a_refused_step_does_not_advance_the_generator() {
+    let (mut x, mut y) = samples();
+    x[2][1] = f32::NAN;
+    y[3] = 7;
+    // Refused at the sample, at the label, and (lr f32::MAX) at the update, after the
+    // dropout seed was drawn.
+    let cases: [(&[usize], f32); 3] = [(&[0, 2], 1e-3), (&[3, 1], 1e-3), (&[0, 1], f32::MAX)];
+    for (indices, learning_rate) in cases {
+        let (mut net, mut trainer, mut rng) = warmed_up(learning_rate);
+        let before = rng.clone();
+        let data = Dataset::new(&x, &y).unwrap();
+        let result = trainer.step(&mut net, &Labels::new(), data, indices, &mut rng);
+        assert!(result.is_err(), "{indices:?}: {result:?}");
+        assert_eq!(rng, before, "{indices:?} moved the generator");
+    }
+    // And an accepted step with dropout does advance it (the comparison can fail).
+    let (mut net, mut trainer, mut rng) = warmed_up(1e-3);
+    let before = rng.clone();
+    let data = Dataset::new(&x, &y).unwrap();
+    trainer
+        .step(&mut net, &Labels::new(), data, &[0, 1], &mut rng)
+        .unwrap();
+    assert_ne!(rng, before);
+}
