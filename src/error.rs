@@ -54,6 +54,11 @@ pub enum Error {
         /// The refused maximum.
         max_value: f32,
     },
+    /// An early-stopping `min_delta` that is NaN or infinite.
+    MinDelta {
+        /// The refused value.
+        min_delta: f32,
+    },
     /// A batch size of zero.
     BatchSize,
     /// A sample slice that is empty.
@@ -171,6 +176,9 @@ impl fmt::Display for Error {
                 "saved model's layer sizes or parameter counts differ from this model's"
             ),
             Error::Checksum => write!(f, "saved model is corrupted (CRC-32 mismatch)"),
+            Error::MinDelta { min_delta } => {
+                write!(f, "early-stopping min_delta {min_delta} is not finite")
+            }
         }
     }
 }

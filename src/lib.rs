@@ -121,8 +121,8 @@ pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;
 pub use train::{
-    Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport,
-    Trainer, evaluate, predict,
+    Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics,
+    RefusedSteps, StepReport, Trainer, evaluate, predict,
 };
 
 /// Unwraps a `Result` in a `const` context (a compile error if it is `Err`), so that a
