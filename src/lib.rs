@@ -108,8 +108,8 @@ pub use activation::{
 pub use cv::KFold;
 pub use error::Error;
 pub use layers::{
-    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams,
-    OutputLayer, Parameters, Row,
+    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Frozen, Hidden, Initializer, Layer,
+    NoParams, OutputLayer, Parameters, Row,
 };
 pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
