@@ -91,6 +91,8 @@ extern crate std;
 pub mod activation;
 pub mod cv;
 pub mod error;
+#[cfg(feature = "safetensors")]
+pub mod import;
 pub mod kernels;
 pub mod layers;
 pub mod loss;
