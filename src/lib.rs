@@ -101,6 +101,7 @@ pub mod model;
 pub mod optim;
 pub mod penalty;
 pub mod persist;
+pub mod replay;
 pub mod rng;
 pub mod train;
 
@@ -122,6 +123,7 @@ pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;
+pub use replay::ReplayBuffer;
 pub use train::{
     Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport,
     Trainer, evaluate, predict,

@@ -40,6 +40,19 @@ impl ConstZero for f32 {
 impl ConstZero for u64 {
     const ZERO: Self = 0;
 }
+// Class labels (see [`crate::Label`]), e.g. the targets a `ReplayBuffer` stores.
+impl ConstZero for u8 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for u16 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for u32 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for usize {
+    const ZERO: Self = 0;
+}
 impl ConstZero for () {
     const ZERO: Self = ();
 }
