@@ -11,6 +11,7 @@
 //! of a 64 → 32 relu → 10 softmax network:
 //! - `one-sample SGD`: on the new sample alone (B = 1);
 //! - `replay`: on the new sample and 15 drawn from a 200-sample `ReplayBuffer` (B = 16).
+//!
 //! Printed: test accuracy on the old digits after the old part and at the end (the
 //! difference is what was forgotten), on the new digits at the end, and overall; means over
 //! `--seeds` seeds (default 5), which draw the initial weights, the stream's order and the
@@ -35,7 +36,7 @@ fn accuracy(model: &Net, x: &[[f32; 64]], y: &[u8], keep: impl Fn(u8) -> bool) -
     for (sample, &label) in x.iter().zip(y) {
         if keep(label) {
             let p = model.infer(sample);
-            let guess = (0..10).fold(0, |best, k| if p[k] > p[best] { k } else { best });
+            let guess = (0..10).fold(0, |best, k| if p.get(k) > p.get(best) { k } else { best });
             right += usize::from(guess == usize::from(label));
             total += 1;
         }
@@ -110,8 +111,8 @@ fn main() -> Result<()> {
         let mut order = Xoshiro128PlusPlus::seed_from_u64(1000 + seed);
         let shuffled = Permutation::new(split.train.len(), &mut order);
         let all: Vec<([f32; 64], u8)> = (0..split.train.len())
-            .map(|k| split.train[shuffled.get(k)])
-            .map(|i| (table.features[i], table.labels[i]))
+            .filter_map(|k| split.train.get(shuffled.get(k)))
+            .filter_map(|&i| Some((*table.features.get(i)?, *table.labels.get(i)?)))
             .collect();
         let mut stream: Vec<_> = all.iter().copied().filter(|(_, y)| old(*y)).collect();
         stream.extend(all.iter().copied().filter(|(_, y)| !old(*y)));
