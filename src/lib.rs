@@ -164,6 +164,8 @@ extern crate std;
 pub mod activation;
 pub mod cv;
 pub mod error;
+#[cfg(feature = "safetensors")]
+pub mod import;
 pub mod kernels;
 pub mod layers;
 pub mod loss;
@@ -173,6 +175,7 @@ pub mod model;
 pub mod optim;
 pub mod penalty;
 pub mod persist;
+pub mod replay;
 pub mod rng;
 pub mod split;
 pub mod standardize;
@@ -185,8 +188,8 @@ pub use activation::{
 pub use cv::KFold;
 pub use error::Error;
 pub use layers::{
-    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams,
-    OutputLayer, Parameters, Row,
+    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Frozen, Hidden, Initializer, Layer,
+    NoParams, OutputLayer, Parameters, Row,
 };
 pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
@@ -198,6 +201,7 @@ pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;
+pub use replay::ReplayBuffer;
 pub use split::{Split, stratified_split};
 pub use standardize::Standardizer;
 pub use summary::{Summary, summary};
