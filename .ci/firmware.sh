@@ -59,4 +59,21 @@ for target in "${targets[@]}"; do
         echo "ok $target: $result"
     fi
 done
+
+step "thumbv7em-none-eabihf: an unwrap links no float formatting"
+# `Error`'s `Debug` writes floats as bits on bare-metal targets; with the error path kept
+# (the `unwrap-errors` feature), its variant names must be in flash and float formatting not.
+cargo build --release --target thumbv7em-none-eabihf --features unwrap-errors
+elf=target/thumbv7em-none-eabihf/release/microtrain-firmware
+arm-none-eabi-size "$elf"
+# `-d`: the loaded sections only (the debug information names every variant too).
+if ! arm-none-eabi-strings -d "$elf" | grep -q LengthMismatch; then
+    echo "FAIL: Error's Debug is not linked, so this check proves nothing"
+    failed=1
+elif arm-none-eabi-nm -C "$elf" | grep -E 'flt2dec|core::fmt::float'; then
+    echo "FAIL: unwrapping a microtrain Result links float formatting"
+    failed=1
+else
+    echo "ok: Error's Debug linked without float formatting"
+fi
 exit "$failed"
