@@ -158,7 +158,7 @@ impl<I: Copy + ConstZero, T: Copy + ConstZero, const CAP: usize> ReplayBuffer<I,
         N: Network<Input = I>,
         O: Optimizer<N::Params>,
         L: Loss<N::OutputActivation, N::Output, Target = T>,
-        R: Rng + ?Sized,
+        R: Rng + Clone,
     {
         let mut batch_samples = [sample; B];
         let mut batch_targets = [target; B];
