@@ -91,6 +91,8 @@ extern crate std;
 pub mod activation;
 pub mod cv;
 pub mod error;
+#[cfg(feature = "safetensors")]
+pub mod import;
 pub mod kernels;
 pub mod layers;
 pub mod loss;
@@ -99,6 +101,7 @@ pub mod model;
 pub mod optim;
 pub mod penalty;
 pub mod persist;
+pub mod replay;
 pub mod rng;
 pub mod train;
 
@@ -108,8 +111,8 @@ pub use activation::{
 pub use cv::KFold;
 pub use error::Error;
 pub use layers::{
-    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Hidden, Initializer, Layer, NoParams,
-    OutputLayer, Parameters, Row,
+    ConstZero, Dense, DenseDropout, DenseParams, Dropout, Frozen, Hidden, Initializer, Layer,
+    NoParams, OutputLayer, Parameters, Row,
 };
 pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
@@ -120,6 +123,7 @@ pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;
+pub use replay::ReplayBuffer;
 pub use train::{
     Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport,
     Trainer, evaluate, predict,

@@ -172,14 +172,32 @@ macro_rules! forward_chain {
 
 // Emits the layers' backward steps from the last to the second (recursion first, then the
 // layer's own code); the first layer is handled by the caller since it propagates nothing.
+// A layer propagates into its input only if a layer below it is trainable (`$below[$i]`, a
+// constant once the types are known, so the test compiles away): nothing reads the
+// gradient under the lowest trainable layer.
 macro_rules! backward_chain {
-    ($s:ident, $rows:ident, $pen:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident)) => {};
-    ($s:ident, $rows:ident, $pen:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident) ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
-        backward_chain!($s, $rows, $pen; ($i, $a, $c, $g) $($rest)*);
+    ($s:ident, $rows:ident, $pen:ident, $below:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident)) => {};
+    ($s:ident, $rows:ident, $pen:ident, $below:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident) ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
+        backward_chain!($s, $rows, $pen, $below; ($i, $a, $c, $g) $($rest)*);
         $pen += $s.$i.parameter_gradients(head(&$pa[..], $rows), head(&$a[..], $rows), $g);
-        $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
-        $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+        if $below[$i] {
+            $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
+            $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+        }
     };
+}
+
+/// `below[i]`: is any of `trainable[..i]` true? Only ever evaluated in a `const` block, where
+/// an index out of range would fail the build, not the program.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn trainable_below<const N: usize>(trainable: [bool; N]) -> [bool; N] {
+    let mut below = [false; N];
+    let mut i = 1;
+    while i < N {
+        below[i] = below[i - 1] || trainable[i - 1];
+        i += 1;
+    }
+    below
 }
 
 macro_rules! tuple_network {
@@ -250,8 +268,9 @@ macro_rules! tuple_network {
                 let ($($c,)+) = caches;
                 let ($($g,)+) = grads;
                 let mut penalty = 0.0f32;
-                backward_chain!(self, rows, penalty; $(($i, $a, $c, $g))+);
-                let _ = $fc;
+                let below = const { trainable_below([$(<$L as Layer>::TRAINABLE),+]) };
+                backward_chain!(self, rows, penalty, below; $(($i, $a, $c, $g))+);
+                let _ = ($fc, below);
                 penalty += self.0.parameter_gradients(head(&input[..], rows), head(&$fa[..], rows), $fg);
                 penalty
             }

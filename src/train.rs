@@ -261,6 +261,11 @@ impl Clipping {
         Ok(self)
     }
 
+    /// True if clipping by value is on: it would turn an infinite gradient into a finite one.
+    const fn clamps_values(&self) -> bool {
+        self.value.is_finite()
+    }
+
     fn apply<P: Parameters>(&self, grads: &mut P) {
         if self.value.is_finite() {
             let limit = self.value;
@@ -385,14 +390,25 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         &mut self.optimizer
     }
 
-    /// The gradients of the last step.
+    /// The gradients of the last step or [`Trainer::compute_gradients`] call that returned
+    /// `Ok`, after clipping, as long as no call has since returned an error. A refused call
+    /// does not restore them (that would take a second copy of the gradients in RAM): after
+    /// an error they hold whatever the refused call had computed when it stopped — the
+    /// previous gradients if it stopped at a sample or target, partial, raw or clipped
+    /// gradients of the refused batch if it stopped later.
     pub fn gradients(&self) -> &N::Params {
         &self.grads
     }
 
     /// One optimizer step on the samples `data[indices[k]]` (at most `B` of them; the rest
-    /// are ignored). The step is refused, and the model and optimizer stay as they were, if
-    /// a sample, target, loss or gradient is not finite or a target is invalid.
+    /// are ignored). The step is refused if a sample, target, loss (the batch's, the
+    /// penalty or their sum) or raw gradient (before clipping) is not finite, if a target is
+    /// invalid, or (with checked updates) if the update would make a parameter or the
+    /// optimizer's state NaN or infinite. A refused step changes nothing the run depends
+    /// on: the model, the optimizer's state and the generator `rng` are bit for bit as they
+    /// were (the generator is cloned before the step — 16 bytes of stack for xoshiro128++ —
+    /// and restored from the clone if the step is refused, so the dropout seeds a refused
+    /// step drew are drawn again by the next one). Only [`Trainer::gradients`] may differ.
     ///
     /// # Errors
     /// [`Error::EmptyData`] for no indices or an index past the data;
@@ -407,7 +423,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     ) -> Result<StepReport, Error>
     where
         L: Loss<N::OutputActivation, N::Output>,
-        R: Rng + ?Sized,
+        R: Rng + Clone,
     {
         let rows = indices.len().min(B);
         self.step_with(
@@ -422,6 +438,8 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
 
     /// Computes the gradients of one batch into [`Trainer::gradients`] without updating the
     /// model: forward, loss, backward. Useful to check gradients or to inspect a step.
+    /// Unlike [`Trainer::step`] it draws its dropout seeds from `rng` whether or not it
+    /// succeeds, and applies no clipping.
     ///
     /// # Errors
     /// As [`Trainer::step`].
@@ -453,6 +471,28 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     ) -> Result<StepReport, Error>
     where
         L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + Clone,
+    {
+        // A refused step must not move the run's random stream either.
+        let saved = rng.clone();
+        let result = self.apply_step(model, loss, data, rows, index_of, rng);
+        if result.is_err() {
+            *rng = saved;
+        }
+        result
+    }
+
+    fn apply_step<L, R>(
+        &mut self,
+        model: &mut N,
+        loss: &L,
+        data: Dataset<'_, N::Input, L::Target>,
+        rows: usize,
+        index_of: impl Fn(usize) -> Option<usize>,
+        rng: &mut R,
+    ) -> Result<StepReport, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
         R: Rng + ?Sized,
     {
         // Opaque addresses. A model and trainer in a `static` (as firmware keeps them) have
@@ -463,8 +503,9 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         // instructions per training sample on the Cortex-M4F, the same bits.
         let (this, model) = (core::hint::black_box(self), core::hint::black_box(model));
         // Checked updates fail on any NaN or infinity they meet, gradients included, so the
-        // separate scan of the gradients is only needed without them.
-        let check_gradients = !this.checked_updates;
+        // separate scan of the gradients is only needed without them, or when clipping by
+        // value would first clamp an infinite gradient to a finite limit.
+        let check_gradients = !this.checked_updates || this.clipping.clamps_values();
         let report =
             this.gradients_with(model, loss, data, rows, index_of, check_gradients, rng)?;
         this.clipping.apply(&mut this.grads);
@@ -541,11 +582,13 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         // Backward overwrites the gradients: no zeroing pass.
         let penalty = model.backward(&mut self.workspace, rows, &mut self.grads);
         let finite = !check_gradients || self.grads.tensors().all(all_finite);
-        if !finite || !penalty.is_finite() {
+        // Both parts can be finite and their sum not: the reported loss is checked too.
+        let total = loss_sum * scale + penalty;
+        if !finite || !total.is_finite() {
             return Err(Error::NonFinite);
         }
         Ok(StepReport {
-            loss: loss_sum * scale + penalty,
+            loss: total,
             correct,
             rows,
         })
@@ -573,7 +616,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     ) -> Result<FitSummary, Error>
     where
         L: Loss<N::OutputActivation, N::Output>,
-        R: Rng + ?Sized,
+        R: Rng + Clone,
         C: Callback,
     {
         let len = train.len();

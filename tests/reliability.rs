@@ -340,16 +340,23 @@ fn update_check_agrees_with_the_step_it_predicts() {
     ];
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(99);
     let (mut refused, mut accepted) = (0, 0);
-    for case in 0..3000 {
-        let learning_rate = [1e-3, 0.5, 1e30][case % 3];
-        let mut adam = Adam::<P>::new(learning_rate).unwrap();
+    for case in 0..4000 {
+        // Learning rates and epsilons from Keras' defaults to the extremes where `lr_t·m`
+        // overflows while the quotient would not (lr 1e35, ε 1e6).
+        let learning_rate = [1e-3, 0.5, 1e30, 1e35][case % 4];
+        let epsilon = [1e-7, 1e6, 2.0][case / 4 % 3];
+        let mut adam = Adam::<P>::new(learning_rate)
+            .unwrap()
+            .with_epsilon(epsilon)
+            .unwrap();
         let (mut params, mut grads) = (P::ZERO, P::ZERO);
         for t in params.tensors_mut().chain(grads.tensors_mut()) {
             t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) - 0.5);
         }
-        // Moments of a run in progress: v >= 0.
+        // Moments of a run in progress: v >= 0, some of them large.
+        let scale = [0.1, 1e4, 1e6][case / 12 % 3];
         for t in adam.state_mut().skip(1) {
-            t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) * 0.1);
+            t.iter_mut().for_each(|x| *x = unit_f32(&mut rng) * scale);
         }
         // Then up to two values anywhere (weights, gradients, m or v) moved to an edge.
         for _ in 0..case % 3 {
@@ -390,4 +397,125 @@ fn update_check_agrees_with_the_step_it_predicts() {
         accepted > 500 && refused > 500,
         "accepted {accepted}, refused {refused}"
     );
+}
+
+/// The case that once wrote `w = -inf`: lr 1e35 and ε 1e6 make `lr_t/ε` small (3e28) while
+/// the product `lr_t·m` the kernels compute first overflows (m = 2e4 after one step on a
+/// gradient of 2e5). Checked at the optimizer (with the active kernel set: run under
+/// `--features scalar` too) and through a trainer.
+#[test]
+fn adam_check_counts_the_product_before_the_quotient() {
+    type P = DenseParams<3, 2>;
+    let adam = Adam::<P>::new(1e35).unwrap().with_epsilon(1e6).unwrap();
+    let params = P::ZERO;
+    let mut grads = P::ZERO;
+    grads.tensors_mut().flatten().for_each(|g| *g = 2e5);
+    let predicted = adam.update_is_finite(params.tensors(), &grads);
+    let (mut after, mut stepped) = (params, adam);
+    stepped.step(after.tensors_mut(), &grads);
+    let finite = after.tensors().flatten().all(|v| v.is_finite());
+    assert!(!finite, "the case must overflow: {after:?}");
+    assert!(
+        !predicted,
+        "the check passed an update that wrote {after:?}"
+    );
+
+    type Line = (Dense<1, 1>,);
+    let mut net: Line = (Dense::new(Identity),);
+    let mut trainer = Trainer::<Line, Adam<<Line as Network>::Params>, 1>::new(
+        Adam::new(1e35).unwrap().with_epsilon(1e6).unwrap(),
+    );
+    let (x, y) = ([[1.0f32]], [[-1e5f32]]);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    let data = Dataset::new(&x, &y).unwrap();
+    let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+    assert!(
+        result.is_err() || net.parameters().flatten().all(|v| v.is_finite()),
+        "{result:?}: {net:?}"
+    );
+}
+
+type Line = (Dense<1, 1>,);
+type LineSgd = Trainer<Line, Sgd, 1>;
+
+/// A line `y = w·x + b` with the given parameters.
+fn line(w: f32, b: f32) -> Line {
+    let mut net: Line = (Dense::new(Identity),);
+    net.0.params.weights = [[w]];
+    net.0.params.bias = [b];
+    net
+}
+
+fn line_bits(net: &Line) -> Vec<u32> {
+    net.parameters().flatten().map(|v| v.to_bits()).collect()
+}
+
+/// x = 3e38 and δ = -2 give a weight gradient of -inf with a loss of 1: clipping by value
+/// would clamp it to the limit; the raw gradient is checked before.
+#[test]
+fn clip_by_value_does_not_hide_an_infinite_gradient() {
+    let (x, y) = ([[3e38f32]], [[1.0f32]]);
+    let data = Dataset::new(&x, &y).unwrap();
+    for checked in [true, false] {
+        for clipping in [
+            Clipping::NONE.value(1.0).unwrap(),
+            Clipping::NONE.norm(1.0).unwrap(),
+            Clipping::NONE.global_norm(1.0).unwrap(),
+        ] {
+            let mut net = line(0.0, 0.0);
+            let before = line_bits(&net);
+            let mut trainer = LineSgd::new(Sgd::new(0.1).unwrap())
+                .with_clipping(clipping)
+                .with_checked_updates(checked);
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+            let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+            assert_eq!(result.err(), Some(Error::NonFinite), "{clipping:?}");
+            assert_eq!(line_bits(&net), before, "{clipping:?}, checked {checked}");
+        }
+    }
+}
+
+/// Batch loss 3.24e38 and penalty 3e38 are each finite; the loss the step would report is
+/// their sum, infinity.
+#[test]
+fn a_step_whose_total_loss_overflows_is_refused() {
+    let (x, y) = ([[0.0f32]], [[1.8e19f32]]);
+    let data = Dataset::new(&x, &y).unwrap();
+    let mut net = line(1e19, 0.0);
+    net.0 = net.0.with_kernel_regularizer(l2(3.0).unwrap());
+    let before = line_bits(&net);
+    let mut trainer = LineSgd::new(Sgd::new(1e-30).unwrap());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+    assert_eq!(result.err(), Some(Error::NonFinite), "{result:?}");
+    assert_eq!(line_bits(&net), before);
+}
+
+/// Refused steps leave the caller's generator where it was, whatever refused them (a
+/// sample, a label, the loss, the update), so a run with a refused step draws the same
+/// dropout masks afterwards as a run without it.
+#[test]
+fn a_refused_step_does_not_advance_the_generator() {
+    let (mut x, mut y) = samples();
+    x[2][1] = f32::NAN;
+    y[3] = 7;
+    // Refused at the sample, at the label, and (lr f32::MAX) at the update, after the
+    // dropout seed was drawn.
+    let cases: [(&[usize], f32); 3] = [(&[0, 2], 1e-3), (&[3, 1], 1e-3), (&[0, 1], f32::MAX)];
+    for (indices, learning_rate) in cases {
+        let (mut net, mut trainer, mut rng) = warmed_up(learning_rate);
+        let before = rng.clone();
+        let data = Dataset::new(&x, &y).unwrap();
+        let result = trainer.step(&mut net, &Labels::new(), data, indices, &mut rng);
+        assert!(result.is_err(), "{indices:?}: {result:?}");
+        assert_eq!(rng, before, "{indices:?} moved the generator");
+    }
+    // And an accepted step with dropout does advance it (the comparison can fail).
+    let (mut net, mut trainer, mut rng) = warmed_up(1e-3);
+    let before = rng.clone();
+    let data = Dataset::new(&x, &y).unwrap();
+    trainer
+        .step(&mut net, &Labels::new(), data, &[0, 1], &mut rng)
+        .unwrap();
+    assert_ne!(rng, before);
 }

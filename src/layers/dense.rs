@@ -88,6 +88,13 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
         }
     }
 
+    /// Sets the weights and bias, e.g. trained on the host and compiled into a `static`
+    /// (see [`crate::Frozen`]).
+    pub const fn with_params(mut self, params: DenseParams<IN, OUT>) -> Self {
+        self.params = params;
+        self
+    }
+
     /// Sets Keras' `kernel_regularizer`.
     pub const fn with_kernel_regularizer(mut self, regularizer: Regularizer) -> Self {
         self.kernel_regularizer = regularizer;
