@@ -33,6 +33,10 @@
 //!   and `update_is_finite` of `Adam` on a 256 → 256 layer (65,792 parameters), parameters
 //!   per second.
 //!
+//! - `frozen_prefix/*` (B = 32): the reference network without its dropouts (32 → 64 relu →
+//!   64 relu → 1 sigmoid, Adam) with its two hidden layers frozen: `step` of that model,
+//!   `prefix_forward` (the forward pass of the two frozen layers alone), and `step_unfrozen`
+//!   (the same model trained whole). A frozen prefix should cost about its forward pass.
 //! - `layer_kernels/*`: the dense kernels (forward, input gradient, weight gradient with
 //!   `l2`) at the shapes of the two networks' layers, scalar and SIMD sets, time per call.
 //!
@@ -46,8 +50,8 @@ use microtrain::kernels::{self, AdamStep, Shape};
 use microtrain::layers::MaskSeed;
 use microtrain::{
     Adam, BinaryCrossEntropy, ConstZero, Dataset, Dense, DenseDropout, DenseParams, Dropout,
-    FitConfig, Layer, Loss, Network, Optimizer, Parameters, Regularizer, Relu, Rng, SeedableRng,
-    Sigmoid, Trainer, Xoshiro128PlusPlus, l2,
+    FitConfig, Frozen, Layer, Loss, Network, Optimizer, Parameters, Regularizer, Relu, Rng,
+    SeedableRng, Sigmoid, Trainer, Xoshiro128PlusPlus, l2,
 };
 
 type Reference = (
@@ -503,8 +507,77 @@ fn layer_kernels(c: &mut Criterion) {
     group.finish();
 }
 
+type Prefix = (Dense<32, 64, Relu>, Dense<64, 64, Relu>);
+type Unfrozen = (
+    Dense<32, 64, Relu>,
+    Dense<64, 64, Relu>,
+    Dense<64, 1, Sigmoid>,
+);
+type FrozenPrefix = (
+    Frozen<Dense<32, 64, Relu>>,
+    Frozen<Dense<64, 64, Relu>>,
+    Dense<64, 1, Sigmoid>,
+);
+
+fn frozen_prefix(c: &mut Criterion) {
+    const B: usize = 32;
+    let mut group = c.benchmark_group("frozen_prefix");
+    group.throughput(Throughput::Elements(B as u64));
+    let (x, y) = synthetic::<32>(REFERENCE_SAMPLES, 1);
+    let data = Dataset::new(&x, &y).unwrap_or_else(|e| unreachable!("{e}"));
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
+    let mut unfrozen: Unfrozen = (Dense::new(Relu), Dense::new(Relu), Dense::new(Sigmoid));
+    unfrozen.initialize(&mut rng);
+    let order = batch_order::<B>(REFERENCE_SAMPLES, &mut rng);
+    let prefix: Prefix = (unfrozen.0, unfrozen.1);
+    let mut frozen: FrozenPrefix = (Frozen::new(unfrozen.0), Frozen::new(unfrozen.1), unfrozen.2);
+
+    let mut workspace = Box::new(<Prefix as Network>::Workspace::<B>::ZERO);
+    for (row, &k) in Prefix::input_rows(&mut workspace).iter_mut().zip(&order) {
+        *row = x.get(k).copied().unwrap_or_default();
+    }
+    group.bench_function("prefix_forward", |bench| {
+        bench.iter(|| prefix.forward(black_box(&mut *workspace), B, &mut rng));
+    });
+
+    fn steps_of<N>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        model: &mut N,
+        data: Dataset<'_, [f32; 32], [f32; 1]>,
+        order: &[usize],
+        rng: &mut Xoshiro128PlusPlus,
+    ) where
+        N: Network<Input = [f32; 32], Output = [f32; 1], OutputActivation = Sigmoid>,
+    {
+        let mut trainer = Box::new(Trainer::<N, Adam<N::Params>, B>::new(Adam::keras_default()));
+        let (mut start, mut refused) = (0, 0usize);
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                let indices = order.get(start..start + B).unwrap_or_default();
+                start = (start + B) % REFERENCE_SAMPLES;
+                let report = trainer.step(model, &BinaryCrossEntropy, data, indices, rng);
+                refused += usize::from(report.is_err());
+                black_box(report)
+            });
+        });
+        assert_eq!(refused, 0, "{name}: {refused} steps were refused");
+    }
+    steps_of(&mut group, "step", &mut frozen, data, &order, &mut rng);
+    steps_of(
+        &mut group,
+        "step_unfrozen",
+        &mut unfrozen,
+        data,
+        &order,
+        &mut rng,
+    );
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    frozen_prefix,
     steps,
     tutorial,
     phases,

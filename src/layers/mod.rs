@@ -20,10 +20,12 @@ use crate::activation::Activation;
 mod dense;
 mod dense_dropout;
 mod dropout;
+mod frozen;
 
 pub use dense::{Dense, DenseParams, Initializer};
 pub use dense_dropout::DenseDropout;
 pub use dropout::{Dropout, MaskSeed};
+pub use frozen::Frozen;
 
 /// A value that has an all-zero constant, so that models and trainers can be built in a
 /// `const` context and placed in a `static` (zero-initialised memory costs no flash).
@@ -36,6 +38,19 @@ impl ConstZero for f32 {
     const ZERO: Self = 0.0;
 }
 impl ConstZero for u64 {
+    const ZERO: Self = 0;
+}
+// Class labels (see [`crate::Label`]), e.g. the targets a `ReplayBuffer` stores.
+impl ConstZero for u8 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for u16 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for u32 {
+    const ZERO: Self = 0;
+}
+impl ConstZero for usize {
     const ZERO: Self = 0;
 }
 impl ConstZero for () {
@@ -128,6 +143,12 @@ pub trait Layer {
     /// The activation applied last; a loss on this layer's output folds its derivative in.
     type Activation: Activation;
 
+    /// True if the layer has parameters to train, i.e. its [`Layer::parameter_gradients`]
+    /// reads `d_output`. A network back-propagates into a layer's input only when some
+    /// layer below is trainable, so a prefix of untrained layers ([`Frozen`], or a
+    /// [`Dropout`] first) costs no backward work.
+    const TRAINABLE: bool = <Self::Params as Parameters>::COUNT > 0;
+
     /// The parameters.
     fn params(&self) -> &Self::Params;
     /// The parameters, mutably.
@@ -165,6 +186,12 @@ pub trait Layer {
     /// Draws fresh initial parameters (layers without parameters do nothing).
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         let _ = rng;
+    }
+    /// False while the layer's weights are all zero, as its `const` constructor leaves them:
+    /// it was never initialised ([`Layer::initialize`]) nor loaded, and training it would
+    /// keep every unit alike. Layers without weights are always initialised.
+    fn is_initialized(&self) -> bool {
+        true
     }
     /// Projects the parameters back onto their constraint (e.g. max-norm) after an update.
     fn apply_constraints(&mut self) {}
