@@ -714,3 +714,38 @@ fn the_epoch_loss_does_not_overflow() {
     assert_eq!(losses.len(), 1);
     assert!(losses[0].is_finite() && losses[0] > 3e38, "{losses:?}");
 }
+
+type Rectified = (Dense<2, 1, Relu>, Dense<1, 1>);
+type LeakyRectified = (Dense<2, 1, LeakyRelu>, Dense<1, 1>);
+
+/// 3e38·2 + 3e38·(-2) is NaN: a finite sample with a NaN pre-activation. ReLU and
+/// LeakyReLU pass the NaN on, so the step is refused and inference says NaN.
+#[test]
+fn a_nan_pre_activation_reaches_the_loss_and_the_prediction() {
+    fn check<N>(mut net: N)
+    where
+        N: Network<Input = [f32; 2], Output = [f32; 1], OutputActivation = Identity>,
+    {
+        for (t, tensor) in net.parameters_mut().enumerate() {
+            // First layer's weights [2, -2]; every other value 0.5.
+            let values: &[f32] = if t == 0 { &[2.0, -2.0] } else { &[0.5] };
+            tensor.copy_from_slice(values);
+        }
+        let x = [[3e38f32, 3e38]];
+        let y = [[1.0f32]];
+        assert!(net.infer(&x[0])[0].is_nan(), "{:?}", net.infer(&x[0]));
+        let mut predicted = [[0.0f32]];
+        predict(&net, &x, &mut predicted);
+        assert!(predicted[0][0].is_nan());
+        let before: Vec<u32> = net.parameters().flatten().map(|v| v.to_bits()).collect();
+        let mut trainer = Trainer::<N, Sgd, 1>::new(Sgd::new(0.1).unwrap());
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+        let data = Dataset::new(&x, &y).unwrap();
+        let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+        assert_eq!(result.err(), Some(Error::NonFinite));
+        let after: Vec<u32> = net.parameters().flatten().map(|v| v.to_bits()).collect();
+        assert_eq!(after, before);
+    }
+    check::<Rectified>((Dense::new(Relu), Dense::new(Identity)));
+    check::<LeakyRectified>((Dense::new(LeakyRelu::default()), Dense::new(Identity)));
+}
