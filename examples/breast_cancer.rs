@@ -63,6 +63,7 @@ fn main() -> Result<()> {
          {} parameters; Adam (Keras defaults), binary cross-entropy, batch 32, {epochs} epochs",
         <common::Tutorial as Network>::PARAMETERS
     );
+    println!("{}", summary::<common::Tutorial>());
     println!(
         "RAM to train (model + gradients + Adam state + batch buffers): {} bytes\n",
         TutorialTrainer::TRAINING_RAM_BYTES
@@ -103,8 +104,18 @@ fn one_run(data: &BreastCancer, seed: u64, epochs: usize) -> Result<()> {
     println!(
         "test loss          {:.4} (cross-entropy {:.4} + L2 penalty)",
         test.loss,
-        common::data_loss(&trained.model, &BinaryCrossEntropy, data.test()?)
+        data_loss(&trained.model, &BinaryCrossEntropy, data.test()?)
     );
+    // Label 0 is malignant: the class a screening must not miss.
+    let matrix = ConfusionMatrix::<2>::of_model(&trained.model, &data.test_x, &data.test_labels)?;
+    let metric = |m: Option<f32>| m.unwrap_or(f32::NAN);
+    println!(
+        "test malignant     precision {:.4}  recall {:.4}  F1 {:.4}",
+        metric(matrix.precision(0)),
+        metric(matrix.recall(0)),
+        metric(matrix.f1(0))
+    );
+    println!("test confusion matrix (0 = malignant, 1 = benign):\n{matrix}");
     println!(
         "train accuracy     {:.4} (after training, dropout off)",
         train.accuracy.unwrap_or(f32::NAN)

@@ -28,7 +28,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{BreastCancer, Result, Standardizer, Summary};
+use common::{BreastCancer, Result, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 use microtrain::*;
 
@@ -85,7 +85,7 @@ fn main() -> Result<()> {
         let mut validation_x = common::gather(&data.train_x, &validation);
         // The training split is already standardized; standardizing again with the
         // four training folds' statistics equals standardizing the raw values with them.
-        let scaler = Standardizer::fit(&train_x);
+        let scaler = Standardizer::fit(&train_x)?;
         scaler.apply(&mut train_x);
         scaler.apply(&mut validation_x);
         fold_data.push((
@@ -122,11 +122,7 @@ fn main() -> Result<()> {
                 )?;
                 let metrics = evaluate(&trained.model, &BinaryCrossEntropy, validation);
                 accuracy += f64::from(metrics.accuracy.unwrap_or(f32::NAN));
-                loss += f64::from(common::data_loss(
-                    &trained.model,
-                    &BinaryCrossEntropy,
-                    validation,
-                ));
+                loss += f64::from(data_loss(&trained.model, &BinaryCrossEntropy, validation));
                 bar.inc(1);
             }
             accuracies.push(accuracy / seeds as f64);

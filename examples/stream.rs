@@ -20,7 +20,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{Result, gather, load_csv, stratified_split};
+use common::{Result, gather, load_csv};
 use microtrain::replay::ReplayBuffer;
 use microtrain::rng::Permutation;
 use microtrain::*;
@@ -97,9 +97,10 @@ fn main() -> Result<()> {
     for row in &mut table.features {
         row.iter_mut().for_each(|v| *v /= 16.0);
     }
-    let split = stratified_split(&table.labels, TEST_LEN, 0);
-    let test_x = gather(&table.features, &split.test);
-    let test_y = gather(&table.labels, &split.test);
+    let mut indices = vec![0; table.labels.len()];
+    let split = stratified_split::<_, 10>(&table.labels, 0, TEST_LEN, 0, &mut indices)?;
+    let test_x = gather(&table.features, split.test);
+    let test_y = gather(&table.labels, split.test);
     println!(
         "digits: stream of {} (0-4 then 5-9), test {}; {} seeds; 64-32-10, Adam, one step per sample",
         split.train.len(),

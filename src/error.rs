@@ -6,7 +6,14 @@ use core::fmt;
 ///
 /// Each variant carries the offending value so that a log line (or a debugger on a
 /// microcontroller) tells what to fix without reading the source.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// `Debug` (what `unwrap` prints) reads like a derived one. On bare-metal targets
+/// (`target_os = "none"`) it writes each `f32` as its exact bit pattern,
+/// `f32::from_bits(0x3fc00000)`, so that a firmware that only unwraps does not link
+/// `core`'s float formatting (about 19 KB of flash on a Cortex-M4F: README, *Firmware*).
+/// With the `defmt` feature, `Error` is also `defmt::Format`.
+#[derive(Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error {
     /// A dropout rate outside `[0, 1)` (Keras' `rate`: the probability of dropping a unit).
@@ -106,6 +113,17 @@ pub enum Error {
     Shape,
     /// A saved model whose checksum does not match its contents.
     Checksum,
+    /// A split asked for more held-out samples than there are.
+    SplitSize {
+        /// Validation plus test samples asked for.
+        requested: usize,
+        /// Number of samples.
+        samples: usize,
+    },
+    /// A model of two or more layers with a layer whose weights are all zero, as `const`
+    /// construction leaves them: it was never initialised (`model.initialize(&mut rng)`) nor
+    /// loaded, and training would keep every unit of a layer alike.
+    Uninitialized,
 }
 
 impl fmt::Display for Error {
@@ -171,7 +189,115 @@ impl fmt::Display for Error {
                 "saved model's layer sizes or parameter counts differ from this model's"
             ),
             Error::Checksum => write!(f, "saved model is corrupted (CRC-32 mismatch)"),
+            Error::SplitSize { requested, samples } => {
+                write!(f, "{requested} held-out samples asked of {samples}")
+            }
+            Error::Uninitialized => write!(
+                f,
+                "a layer's weights are all zero: initialise the model \
+                 (`model.initialize(&mut rng)`) or load saved parameters before training"
+            ),
         }
+    }
+}
+
+/// An `f32` field of [`Error`]'s `Debug`: `core`'s float formatting on hosted targets, the
+/// exact bits on bare-metal ones (see [`Error`]).
+struct FloatField(f32);
+
+impl fmt::Debug for FloatField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if cfg!(target_os = "none") {
+            write_bits(self.0, f)
+        } else {
+            fmt::Debug::fmt(&self.0, f)
+        }
+    }
+}
+
+/// Writes `value` as the Rust expression that rebuilds it exactly, with integer formatting
+/// only.
+fn write_bits(value: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "f32::from_bits({:#010x})", value.to_bits())
+}
+
+/// One field of an [`Error`] variant, for its `Debug`.
+#[derive(Clone, Copy)]
+enum Field {
+    Float(f32),
+    Count(usize),
+}
+
+impl fmt::Debug for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Field::Float(value) => fmt::Debug::fmt(&FloatField(value), f),
+            Field::Count(value) => fmt::Debug::fmt(&value, f),
+        }
+    }
+}
+
+impl Error {
+    /// The variant's name and its fields (name and value), at most two.
+    fn parts(&self) -> (&'static str, [Option<(&'static str, Field)>; 2]) {
+        use Field::{Count, Float};
+        let one = |name, value| [Some((name, value)), None];
+        let two = |a, x, b, y| [Some((a, Count(x))), Some((b, Count(y)))];
+        match *self {
+            Error::DropoutRate { rate } => ("DropoutRate", one("rate", Float(rate))),
+            Error::Penalty { value } => ("Penalty", one("value", Float(value))),
+            Error::LearningRate { learning_rate } => {
+                ("LearningRate", one("learning_rate", Float(learning_rate)))
+            }
+            Error::Beta { beta } => ("Beta", one("beta", Float(beta))),
+            Error::Epsilon { epsilon } => ("Epsilon", one("epsilon", Float(epsilon))),
+            Error::WeightDecay { weight_decay } => {
+                ("WeightDecay", one("weight_decay", Float(weight_decay)))
+            }
+            Error::Slope { alpha } => ("Slope", one("alpha", Float(alpha))),
+            Error::Clip { limit } => ("Clip", one("limit", Float(limit))),
+            Error::MaxNorm { max_value } => ("MaxNorm", one("max_value", Float(max_value))),
+            Error::BatchSize => ("BatchSize", [None, None]),
+            Error::EmptyData => ("EmptyData", [None, None]),
+            Error::LengthMismatch { samples, targets } => (
+                "LengthMismatch",
+                two("samples", samples, "targets", targets),
+            ),
+            Error::LabelOutOfRange { label, classes } => {
+                ("LabelOutOfRange", two("label", label, "classes", classes))
+            }
+            Error::Folds { folds, samples } => ("Folds", two("folds", folds, "samples", samples)),
+            Error::FoldIndex { fold, folds } => ("FoldIndex", two("fold", fold, "folds", folds)),
+            Error::NonFinite => ("NonFinite", [None, None]),
+            Error::Buffer { needed, available } => {
+                ("Buffer", two("needed", needed, "available", available))
+            }
+            Error::Magic => ("Magic", [None, None]),
+            Error::Version { found } => ("Version", one("found", Count(usize::from(found)))),
+            Error::Shape => ("Shape", [None, None]),
+            Error::Checksum => ("Checksum", [None, None]),
+            Error::SplitSize { requested, samples } => {
+                ("SplitSize", two("requested", requested, "samples", samples))
+            }
+            Error::Uninitialized => ("Uninitialized", [None, None]),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not derived: a derived `Debug` formats the `f32` fields with `core`'s float
+        // formatting on every target (see the type's docs). One loop over a table of the
+        // variant's fields also keeps the code small (a firmware that unwraps links it).
+        let (name, fields) = self.parts();
+        if fields.iter().all(Option::is_none) {
+            return f.write_str(name);
+        }
+        let mut out = f.debug_struct(name);
+        for (field, value) in fields.iter().flatten() {
+            out.field(field, value);
+        }
+        out.finish()
     }
 }
 
@@ -201,5 +327,33 @@ pub(crate) const fn unit_interval(value: f32, err: Error) -> Result<f32, Error> 
         Ok(value)
     } else {
         Err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    /// What bare-metal builds print for an `f32` field.
+    struct Bits(f32);
+    impl fmt::Debug for Bits {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_bits(self.0, f)
+        }
+    }
+
+    #[test]
+    fn bare_metal_floats_print_as_the_bits_that_rebuild_them() {
+        for value in [1.5f32, -0.0, f32::NAN, f32::INFINITY, 1e-40, f32::MAX] {
+            let text = format!("{:?}", Bits(value));
+            let hex = text
+                .strip_prefix("f32::from_bits(0x")
+                .and_then(|t| t.strip_suffix(')'))
+                .unwrap();
+            assert_eq!(hex.len(), 8, "{text}");
+            assert_eq!(u32::from_str_radix(hex, 16), Ok(value.to_bits()), "{text}");
+        }
+        assert_eq!(format!("{:?}", Bits(1.5)), "f32::from_bits(0x3fc00000)");
     }
 }

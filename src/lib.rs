@@ -12,26 +12,99 @@
 //!   the square root. Where PyTorch differs, the item's docs say so.
 //! - The same seed gives the same training run, bit for bit (see *Determinism*).
 //!
+//! ## Add it
+//! ```toml
+//! [dependencies]
+//! microtrain = "0.1"
+//! # in firmware: the same line; the crate is no_std with no default features
+//! ```
+//!
+//! | feature | what it does |
+//! |---|---|
+//! | *(none)* | the SIMD kernels on targets with vector units (x86_64, AArch64, wasm `simd128`), the scalar ones elsewhere (Cortex-M, RISC-V) |
+//! | `scalar` | the scalar reference kernels everywhere: the same bits on every target (see *Determinism*) |
+//! | `simd` | the `wide` kernels also on Cortex-M and RISC-V (e.g. to measure them there); `scalar` wins if both are on |
+//! | `fpu-sqrt` | square roots on the FPU on hard-float ARM (`vsqrt.f32`; the crate's one `unsafe` module); same bits, Adam's square root from ~50 instructions to 2 on a Cortex-M4F |
+//! | `defmt` | [`defmt::Format`](https://docs.rs/defmt) for [`Error`] and the training reports, for firmware that logs with defmt |
+//! | `std` | reserved for hosted conveniences; adds nothing at present (the crate's `Error` already implements `core::error::Error`) |
+//!
 //! ## The tutorial's model
 //! ```
 //! use microtrain::*;
 //! // Keras: Dense(64, relu, kernel_regularizer=l2(0.01)) -> Dropout(0.5) -> Dense(1, sigmoid)
-//! type Model = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
+//! network! { type Model = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>); }
 //! let mut model: Model = (
 //!     Dense::new(Relu).with_kernel_regularizer(l2(0.01)?),
 //!     Dropout::new(0.5)?,
 //!     Dense::new(Sigmoid),
 //! );
 //! let mut rng = Xoshiro128PlusPlus::seed_from_u64(42);
+//! // Draw the initial weights (Glorot-uniform, as Keras). Training a model that was
+//! // neither initialised nor loaded is refused with `Error::Uninitialized`.
 //! model.initialize(&mut rng);
 //! // Adam with Keras' defaults, mini-batches of 32.
-//! let mut trainer = Trainer::<Model, Adam<<Model as Network>::Params>, 32>::new(Adam::keras_default());
+//! let mut trainer = Trainer::<Model, _, 32>::new(Adam::keras_default());
+//! println!("{}", trainer.summary()); // layers, widths, parameters, training RAM
 //! # let x = [[0.5f32; 30]; 8]; let y = [[1.0f32]; 8];
 //! let data = Dataset::new(&x, &y)?;
 //! trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &FitConfig::epochs(10), &mut rng,
-//!     |r: &EpochReport| { let _ = r.train.loss; Control::Continue })?;
+//!     |report| { println!("loss {:.4}", report.train.loss); Control::Continue })?;
 //! # Ok::<(), microtrain::Error>(())
 //! ```
+//!
+//! ## The API by task
+//! | task | what to use |
+//! |---|---|
+//! | define a model | [`network!`] over a tuple of [`Dense`], [`Dropout`], [`DenseDropout`]; activations in [`activation`]; penalties [`l1`], [`l2`], [`l1_l2`]; [`Dense::with_max_norm`] |
+//! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets |
+//! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
+//! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |
+//! | stop early | [`FitConfig::with_patience`] (Keras' `EarlyStopping` on the validation loss), or return [`Control::Stop`] from the callback |
+//! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); sizes from [`persist::parameters_len`] |
+//! | inspect | [`Trainer::summary`] / [`summary()`] (Keras' `model.summary()`), [`Trainer::TRAINING_RAM_BYTES`], [`Trainer::gradients`] |
+//! | run on a device | the recipe below; [`predict`] or [`Network::infer`] for inference |
+//!
+//! ## Firmware: a static model, no allocator
+//! Everything is sized at compile time and `const`-constructible, so a firmware keeps the
+//! model and its trainer in `static`s (zero-initialised `.bss`, no flash for the weights)
+//! and needs no allocator. A sketch, for one core (take the `&mut`s once, e.g. with
+//! `cortex_m::singleton!` or from a `static mut` behind a critical section):
+//!
+//! ```
+//! use microtrain::*;
+//! network! { pub type Model = (DenseDropout<4, 16, Relu>, Dense<16, 3, Softmax>); }
+//! pub type ModelTrainer = Trainer<Model, Adam<<Model as Network>::Params>, 1>;
+//!
+//! // `const` constructors: validated at compile time by `unwrap_const`.
+//! const MODEL: Model = (
+//!     DenseDropout::new(
+//!         Dense::new(Relu).with_kernel_regularizer(unwrap_const(l2(1e-3))),
+//!         unwrap_const(Dropout::new(0.2)),
+//!     ),
+//!     Dense::new(Softmax),
+//! );
+//! const TRAINER: ModelTrainer = Trainer::new(unwrap_const(Adam::new(0.01)));
+//!
+//! fn on_device(model: &mut Model, trainer: &mut ModelTrainer, x: &[[f32; 4]], y: &[u8])
+//!     -> Result<(), Error>
+//! {
+//!     let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+//!     model.initialize(&mut rng); // or `persist::load` the weights saved before a reset
+//!     let data = Dataset::new(x, y)?;
+//!     trainer.fit(model, &SparseCategoricalCrossEntropy::<u8>::new(), data, None,
+//!         &FitConfig::epochs(5), &mut rng, |_| Control::Continue)?;
+//!     Ok(())
+//! }
+//! # let (mut model, mut trainer) = (MODEL, TRAINER);
+//! # on_device(&mut model, &mut trainer, &[[0.1, 0.2, 0.3, 0.4]; 3], &[0, 1, 2])?;
+//! # Ok::<(), microtrain::Error>(())
+//! ```
+//!
+//! Build with `--no-default-features` for `thumbv7em-none-eabihf`, `thumbv6m-none-eabi` or
+//! `riscv32imac-unknown-none-elf` (add `fpu-sqrt` on a Cortex-M4F/M7/M33). Unwrapping a
+//! `Result` costs no float formatting: [`Error`]'s `Debug` prints floats as bits on
+//! bare-metal targets. The source repository's `examples/cortex-m4f` is such a firmware,
+//! run under QEMU by its CI on a Cortex-M4F, a Cortex-M0 and a RISC-V core.
 //!
 //! ## Determinism
 //! Training draws every random number (initialisation, shuffling, dropout masks) from the
@@ -67,6 +140,8 @@
 //! layer). [`Trainer::TRAINING_RAM_BYTES`] computes it. [`DenseDropout`] applies a dropout
 //! in place on the dense layer before it (ReLU and other [`SignDerivative`] activations),
 //! which saves that boundary's buffer and trains bit for bit like the pair with ReLU.
+//! A [`Frozen`] layer has no gradients and no optimizer state; borrowed from a `static`, its
+//! parameters stay in flash (see README's *Adapting on the device*).
 #![no_std]
 #![cfg_attr(
     test,
@@ -97,12 +172,16 @@ pub mod kernels;
 pub mod layers;
 pub mod loss;
 pub mod math;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod penalty;
 pub mod persist;
 pub mod replay;
 pub mod rng;
+pub mod split;
+pub mod standardize;
+pub mod summary;
 pub mod train;
 
 pub use activation::{
@@ -118,12 +197,16 @@ pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
     MeanSquaredError, SparseCategoricalCrossEntropy,
 };
+pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;
 pub use replay::ReplayBuffer;
+pub use split::{Split, stratified_split};
+pub use standardize::Standardizer;
+pub use summary::{Summary, summary};
 pub use train::{
     Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport,
     Trainer, evaluate, predict,

@@ -14,12 +14,24 @@
 //! );
 //! ```
 //!
-//! A size mismatch does not compile:
+//! A size mismatch does not compile. Define the model's type with [`network!`](crate::network)
+//! and the compiler gives **one** error, at the definition, naming the two widths
+//! (`expected an array with a size of 64, found one with a size of 32`):
+//!
+//! ```compile_fail,E0308
+//! use microtrain::*;
+//! // 64 outputs feed a layer that expects 32 inputs.
+//! network! { type Bad = (Dense<30, 64, Relu>, Dense<32, 1, Sigmoid>); }
+//! let mut model: Bad = (Dense::new(Relu), Dense::new(Sigmoid));
+//! model.initialize(&mut Xoshiro128PlusPlus::seed_from_u64(0));
+//! ```
+//!
+//! A plain `type` alias fails too, but at every use of the model and with a vaguer message
+//! (the tuple is not a [`Network`]):
 //!
 //! ```compile_fail
 //! use microtrain::{Dense, Network, Relu, Sigmoid};
 //! fn parameters<N: Network>(_: &N) -> usize { N::PARAMETERS }
-//! // 64 outputs feed a layer that expects 32 inputs.
 //! let bad = (Dense::<30, 64, Relu>::new(Relu), Dense::<32, 1, Sigmoid>::new(Sigmoid));
 //! parameters(&bad);
 //! ```
@@ -37,6 +49,63 @@ use rand_core::Rng;
 
 use crate::activation::Activation;
 use crate::layers::{ConstZero, Hidden, Layer, OutputLayer, Parameters, Row};
+
+/// Defines a model's type, a tuple of layers, and checks at the definition that each
+/// layer's input width is the previous layer's output width: a mismatch is one compile
+/// error there, naming the two widths (`expected an array with a size of 64, found one
+/// with a size of 32`), instead of errors at every use of the model.
+///
+/// ```
+/// use microtrain::*;
+/// network! {
+///     /// Keras: Dense(64, relu) -> Dropout(0.5) -> Dense(1, sigmoid) on 30 features.
+///     pub type Model = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
+/// }
+/// static MODEL: Model = (Dense::new(Relu), unwrap_const(Dropout::new(0.5)), Dense::new(Sigmoid));
+/// assert_eq!(<Model as Network>::WIDTHS, &[30, 64, 64, 1]);
+/// ```
+///
+/// ```compile_fail,E0308
+/// use microtrain::*;
+/// network! { type Bad = (Dense<4, 8, Relu>, Dropout<8>, Dense<16, 3, Softmax>); }
+/// ```
+#[macro_export]
+macro_rules! network {
+    ($(#[$meta:meta])* $vis:vis type $name:ident = ($first:ty $(, $rest:ty)* $(,)?);) => {
+        $(#[$meta])*
+        $vis type $name = <($first, $($rest,)*) as $crate::model::WidthsChecked<{
+            $crate::__network_widths_match!($first $(, $rest)*);
+            0
+        }>>::Model;
+    };
+}
+
+/// One `let` per pair of neighbouring layers, whose array types differ exactly when the
+/// widths do (the compiler's message then names both). Used by [`network!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __network_widths_match {
+    ($a:ty) => {};
+    ($a:ty, $b:ty $(, $rest:ty)*) => {
+        let _outputs_must_match_the_next_layers_inputs: [
+            ();
+            <<$a as $crate::Layer>::Output as $crate::Row>::WIDTH
+        ] = [(); <<$b as $crate::Layer>::Input as $crate::Row>::WIDTH];
+        $crate::__network_widths_match!($b $(, $rest)*);
+    };
+}
+
+/// The type [`network!`] names: `Model` is the tuple itself; the constant is the width
+/// check, so a failed check makes the type an error and silences the errors at its uses.
+#[doc(hidden)]
+pub trait WidthsChecked<const CHECK: usize> {
+    /// The checked tuple.
+    type Model;
+}
+
+impl<T, const CHECK: usize> WidthsChecked<CHECK> for T {
+    type Model = T;
+}
 
 /// A chain of layers that can be trained end to end.
 pub trait Network {
@@ -84,6 +153,14 @@ pub trait Network {
     fn penalty(&self) -> f32;
     /// Draws fresh initial parameters for every layer.
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R);
+    /// True unless some layer still has the all-zero weights of its `const` constructor
+    /// ([`Layer::is_initialized`]): the trainer refuses such a model with
+    /// [`Error::Uninitialized`](crate::Error::Uninitialized). A network of one layer is
+    /// always initialised: like a linear or logistic regression it trains from zero weights.
+    fn is_initialized(&self) -> bool;
+    /// One [`LayerSummary`](crate::summary::LayerSummary) per layer, for a
+    /// [`Summary`](crate::summary::Summary).
+    fn layer_summaries() -> impl Iterator<Item = crate::summary::LayerSummary>;
     /// Applies every layer's constraint (called after each optimizer step).
     fn apply_constraints(&mut self);
     /// The parameter tensors, in the order of [`Parameters::tensors`] of `Self::Params`.
@@ -281,6 +358,16 @@ macro_rules! tuple_network {
 
             fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
                 $(self.$i.initialize(rng);)+
+            }
+
+            fn is_initialized(&self) -> bool {
+                // A single layer is a linear or logistic regression, which trains from zero
+                // weights; with hidden layers, zero weights keep every unit alike.
+                Self::WIDTHS.len() <= 2 || (true $(&& self.$i.is_initialized())+)
+            }
+
+            fn layer_summaries() -> impl Iterator<Item = crate::summary::LayerSummary> {
+                [$(crate::summary::LayerSummary::of::<$L>()),+].into_iter()
             }
 
             fn apply_constraints(&mut self) {

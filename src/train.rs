@@ -101,6 +101,7 @@ impl FitConfig {
 
 /// Loss and accuracy over a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metrics {
     /// Mean loss per sample plus the regularization term (as Keras reports it).
     pub loss: f32,
@@ -110,6 +111,7 @@ pub struct Metrics {
 
 /// What one epoch did; handed to the callback.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EpochReport {
     /// Epoch number, from 0.
     pub epoch: usize,
@@ -124,6 +126,7 @@ pub struct EpochReport {
 
 /// What the callback tells [`Trainer::fit`] after an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Control {
     /// Go on.
     Continue,
@@ -150,6 +153,7 @@ impl<F: FnMut(&EpochReport) -> Control> Callback for F {
 
 /// How [`Trainer::fit`] ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct FitSummary {
     /// Epochs run.
     pub epochs: usize,
@@ -161,6 +165,7 @@ pub struct FitSummary {
 
 /// Statistics of one optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StepReport {
     /// Mean loss over the batch plus the regularization term.
     pub loss: f32,
@@ -175,16 +180,17 @@ pub struct StepReport {
 ///
 /// ```
 /// use microtrain::*;
-/// type Net = (Dense<2, 8, Tanh>, Dense<8, 1, Sigmoid>);
+/// network! { type Net = (Dense<2, 8, Tanh>, Dense<8, 1, Sigmoid>); }
 /// let mut model: Net = (Dense::new(Tanh), Dense::new(Sigmoid));
 /// let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
 /// model.initialize(&mut rng);
-/// let mut trainer = Trainer::<Net, Adam<<Net as Network>::Params>, 4>::new(Adam::new(0.05)?);
+/// // The optimizer's type follows from its value: `_`.
+/// let mut trainer = Trainer::<Net, _, 4>::new(Adam::new(0.05)?);
 /// let x = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
 /// let y = [[0.0], [1.0], [1.0], [0.0]];
 /// let data = Dataset::new(&x, &y)?;
 /// trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &FitConfig::epochs(500), &mut rng,
-///     |_: &EpochReport| Control::Continue)?;
+///     |_| Control::Continue)?;
 /// let metrics = evaluate(&model, &BinaryCrossEntropy, data);
 /// assert_eq!(metrics.accuracy, Some(1.0));
 /// # Ok::<(), microtrain::Error>(())
@@ -380,6 +386,12 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         self
     }
 
+    /// The summary of the model and of the RAM to train it with this trainer, as Keras'
+    /// `model.summary()` (see [`Summary`](crate::summary::Summary)).
+    pub fn summary(&self) -> crate::summary::Summary<N> {
+        crate::summary::Summary::with_training(B, Self::RAM_BYTES, Self::TRAINING_RAM_BYTES)
+    }
+
     /// The optimizer.
     pub fn optimizer(&self) -> &O {
         &self.optimizer
@@ -412,7 +424,8 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     ///
     /// # Errors
     /// [`Error::EmptyData`] for no indices or an index past the data;
-    /// [`Error::NonFinite`] or [`Error::LabelOutOfRange`] when the step was refused.
+    /// [`Error::NonFinite`] or [`Error::LabelOutOfRange`] when the step was refused;
+    /// [`Error::Uninitialized`] for a model never initialised nor loaded.
     pub fn step<L, R>(
         &mut self,
         model: &mut N,
@@ -425,6 +438,9 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         L: Loss<N::OutputActivation, N::Output>,
         R: Rng + Clone,
     {
+        if !model.is_initialized() {
+            return Err(Error::Uninitialized);
+        }
         let rows = indices.len().min(B);
         self.step_with(
             model,
@@ -600,11 +616,57 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     /// is given, the validation metrics; it may stop the run. Steps refused for non-finite
     /// or invalid data are skipped and counted in the report.
     ///
+    /// The callback is a closure `|report| …` returning [`Control`] (no annotation needed);
+    /// [`Trainer::fit_with_callback`] takes any [`Callback`], which also sees every batch.
+    ///
+    /// ```
+    /// use microtrain::*;
+    /// network! { type Net = (Dense<2, 4, Tanh>, Dense<4, 1, Sigmoid>); }
+    /// let mut model: Net = (Dense::new(Tanh), Dense::new(Sigmoid));
+    /// let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    /// let mut trainer = Trainer::<Net, _, 4>::new(Adam::keras_default());
+    /// let (x, y) = ([[0.0, 1.0], [1.0, 0.0]], [[1.0], [0.0]]);
+    /// let data = Dataset::new(&x, &y)?;
+    /// let fit = |trainer: &mut Trainer<Net, _, 4>, model: &mut Net, rng: &mut Xoshiro128PlusPlus| {
+    ///     trainer.fit(model, &BinaryCrossEntropy, data, None, &FitConfig::epochs(2), rng,
+    ///         |report| if report.train.loss < 0.01 { Control::Stop } else { Control::Continue })
+    /// };
+    /// // Forgetting to initialise is an error, not an all-zero model trained in silence.
+    /// assert_eq!(fit(&mut trainer, &mut model, &mut rng).err(), Some(Error::Uninitialized));
+    /// model.initialize(&mut rng);
+    /// assert_eq!(fit(&mut trainer, &mut model, &mut rng)?.epochs, 2);
+    /// # Ok::<(), microtrain::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// Only errors that make every step fail are returned: none at present, since the
+    /// [`Error::Uninitialized`] for a model never initialised nor loaded. Otherwise only
+    /// errors that make every step fail are returned: none at present, since the
     /// data set is validated by [`Dataset::new`]; a refused step is counted, not returned.
     #[allow(clippy::too_many_arguments)]
-    pub fn fit<L, R, C>(
+    pub fn fit<L, R>(
+        &mut self,
+        model: &mut N,
+        loss: &L,
+        train: Dataset<'_, N::Input, L::Target>,
+        validation: Option<Dataset<'_, N::Input, L::Target>>,
+        config: &FitConfig,
+        rng: &mut R,
+        on_epoch: impl FnMut(&EpochReport) -> Control,
+    ) -> Result<FitSummary, Error>
+    where
+        L: Loss<N::OutputActivation, N::Output>,
+        R: Rng + Clone,
+    {
+        self.fit_with_callback(model, loss, train, validation, config, rng, on_epoch)
+    }
+
+    /// [`Trainer::fit`] with a [`Callback`]: `on_epoch` as `fit`'s closure, and `on_batch`
+    /// after every step (e.g. for a progress bar).
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_with_callback<L, R, C>(
         &mut self,
         model: &mut N,
         loss: &L,
@@ -619,6 +681,9 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         R: Rng + Clone,
         C: Callback,
     {
+        if !model.is_initialized() {
+            return Err(Error::Uninitialized);
+        }
         let len = train.len();
         let batches = len.div_ceil(B);
         let mut summary = FitSummary {

@@ -162,7 +162,7 @@ fn a_partial_last_batch_is_one_step_over_the_remaining_samples() {
         expected_batches: 3,
     };
     let summary = trainer
-        .fit(
+        .fit_with_callback(
             &mut fitted,
             &MeanSquaredError,
             data,

@@ -1,6 +1,7 @@
-//! Shared by the real-data examples and `tests/breast_cancer.rs`: CSV loading, a seeded
-//! stratified split, standardization, the tutorial's model, summary statistics and a
-//! small argument parser.
+//! Shared by the real-data examples and `tests/breast_cancer.rs`: CSV loading (with the
+//! `csv` crate), the tutorial's model and data, summary statistics over seeds and a small
+//! argument parser. Splitting, standardisation and metrics are the library's
+//! ([`stratified_split`], [`Standardizer`], [`microtrain::metrics`]).
 //!
 //! The library itself never allocates; this module is host-side plumbing and uses `Vec`
 //! freely.
@@ -12,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use microtrain::rng::Permutation;
 use microtrain::*;
 
 /// Errors of the examples: anything printable.
@@ -21,10 +21,18 @@ pub type Result<T> = std::result::Result<T, Box<dyn Error>>;
 /// `examples/data/<file>`, found from the crate root so the examples run from any
 /// working directory.
 pub fn data_path(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join("data")
-        .join(file)
+    repository_root().join("examples").join("data").join(file)
+}
+
+/// The repository's root: the crate's folder, or its parent for the examples of `benches/`
+/// (a crate one level down that shares this module).
+pub fn repository_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if env!("CARGO_PKG_NAME") == "microtrain" {
+        manifest.to_path_buf()
+    } else {
+        manifest.parent().unwrap_or(manifest).to_path_buf()
+    }
 }
 
 /// A classification data set: `N` features per sample and an integer class label.
@@ -84,107 +92,12 @@ pub fn class_counts(labels: &[u8]) -> Vec<usize> {
     counts
 }
 
-/// Sample indices of a two-way split.
-pub struct Split {
-    /// Indices of the training samples.
-    pub train: Vec<usize>,
-    /// Indices of the test samples.
-    pub test: Vec<usize>,
-}
-
-/// A seeded stratified split with `test_len` test samples.
-///
-/// Each class gets its share of the test set, `test_len · n_c / n` rounded by largest
-/// remainder (so the shares add up to `test_len`); which samples of a class go to the test
-/// set is decided by a seeded permutation. This plays the role of scikit-learn's
-/// `train_test_split(stratify=y, random_state=…)` but cannot reproduce its exact choice
-/// of samples (that depends on numpy's generator).
-pub fn stratified_split(labels: &[u8], test_len: usize, seed: u64) -> Split {
-    let n = labels.len();
-    let counts = class_counts(labels);
-    let mut quota: Vec<usize> = counts.iter().map(|&c| test_len * c / n.max(1)).collect();
-    let mut by_remainder: Vec<usize> = (0..counts.len()).collect();
-    by_remainder.sort_by_key(|&c| {
-        let count = counts.get(c).copied().unwrap_or(0);
-        std::cmp::Reverse(test_len * count % n.max(1))
-    });
-    let missing = test_len.saturating_sub(quota.iter().sum());
-    for &class in by_remainder.iter().take(missing) {
-        if let Some(q) = quota.get_mut(class) {
-            *q += 1;
-        }
-    }
-    let order = Permutation::new(n, &mut Xoshiro128PlusPlus::seed_from_u64(seed));
-    let mut split = Split {
-        train: Vec::with_capacity(n - test_len.min(n)),
-        test: Vec::with_capacity(test_len),
-    };
-    for position in 0..n {
-        let index = order.get(position);
-        let wanted = labels
-            .get(index)
-            .and_then(|&l| quota.get_mut(usize::from(l)));
-        match wanted {
-            Some(q) if *q > 0 => {
-                *q -= 1;
-                split.test.push(index);
-            }
-            _ => split.train.push(index),
-        }
-    }
-    split
-}
-
 /// `values[i]` for each `i` in `indices` (indices past the end are skipped).
 pub fn gather<T: Copy>(values: &[T], indices: &[usize]) -> Vec<T> {
     indices
         .iter()
         .filter_map(|&i| values.get(i).copied())
         .collect()
-}
-
-/// Per-feature mean and standard deviation of a training set, applied to any set:
-/// scikit-learn's `StandardScaler` (population std; a constant feature is left unscaled).
-pub struct Standardizer<const N: usize> {
-    /// Mean of each feature over the fitted rows.
-    pub mean: [f32; N],
-    /// Standard deviation of each feature over the fitted rows (1 where it is 0).
-    pub std: [f32; N],
-}
-
-impl<const N: usize> Standardizer<N> {
-    /// Learns mean and std from `rows` (in `f64`, so the sums of 455 values of up to
-    /// 4254 lose nothing).
-    pub fn fit(rows: &[[f32; N]]) -> Self {
-        let n = rows.len().max(1) as f64;
-        let mut sum = [0.0f64; N];
-        let mut square = [0.0f64; N];
-        for row in rows {
-            for ((s, q), &v) in sum.iter_mut().zip(square.iter_mut()).zip(row) {
-                *s += f64::from(v);
-                *q += f64::from(v) * f64::from(v);
-            }
-        }
-        let (mut mean, mut std) = ([0.0f32; N], [1.0f32; N]);
-        for (((m, s), &total), &squares) in mean.iter_mut().zip(&mut std).zip(&sum).zip(&square) {
-            let mu = total / n;
-            let sigma = (squares / n - mu * mu).max(0.0).sqrt();
-            *m = mu as f32;
-            if sigma > 0.0 {
-                *s = sigma as f32;
-            }
-        }
-        Self { mean, std }
-    }
-
-    /// Replaces each value `x` by `(x - mean) / std`.
-    pub fn apply(&self, rows: &mut [[f32; N]]) {
-        for row in rows {
-            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = (*v - m) / s;
-            }
-        }
-    }
 }
 
 /// The tutorial's model: Keras `Dense(64, relu, kernel_regularizer=l2(λ))` →
@@ -230,15 +143,16 @@ impl BreastCancer {
     pub fn load(split_seed: u64) -> Result<Self> {
         let table = load_csv::<30>("breast_cancer.csv")?;
         let test_len = (table.labels.len() as f64 * TEST_FRACTION).ceil() as usize;
-        let split = stratified_split(&table.labels, test_len, split_seed);
-        let mut train_x = gather(&table.features, &split.train);
-        let mut test_x = gather(&table.features, &split.test);
-        let scaler = Standardizer::fit(&train_x);
+        let mut indices = vec![0; table.labels.len()];
+        let split = stratified_split::<_, 2>(&table.labels, 0, test_len, split_seed, &mut indices)?;
+        let mut train_x = gather(&table.features, split.train);
+        let mut test_x = gather(&table.features, split.test);
+        let scaler = Standardizer::fit(&train_x)?;
         scaler.apply(&mut train_x);
         scaler.apply(&mut test_x);
         let target = |l: u8| [f32::from(l)];
-        let train_labels = gather(&table.labels, &split.train);
-        let test_labels = gather(&table.labels, &split.test);
+        let train_labels = gather(&table.labels, split.train);
+        let test_labels = gather(&table.labels, split.test);
         Ok(Self {
             train_x,
             train_y: train_labels.iter().map(|&l| target(l)).collect(),
@@ -286,7 +200,7 @@ pub fn train_tutorial(
     model.initialize(&mut rng);
     let mut trainer = TutorialTrainer::new(Adam::keras_default());
     let start = Instant::now();
-    trainer.fit(
+    trainer.fit_with_callback(
         &mut model,
         &BinaryCrossEntropy,
         train,
@@ -304,22 +218,6 @@ pub fn train_tutorial(
 /// A callback that lets every epoch run.
 pub fn silent(_: &EpochReport) -> Control {
     Control::Continue
-}
-
-/// Mean loss of `model` over `data` **without** the regularization term (what
-/// [`evaluate`] reports minus the penalty, computed directly rather than by subtraction).
-pub fn data_loss<N, L>(model: &N, loss: &L, data: Dataset<'_, N::Input, L::Target>) -> f32
-where
-    N: Network,
-    L: Loss<N::OutputActivation, N::Output>,
-{
-    let total: f64 = data
-        .samples()
-        .iter()
-        .zip(data.targets())
-        .map(|(x, t)| f64::from(loss.value(&model.infer(x), t)))
-        .sum();
-    (total / data.len() as f64) as f32
 }
 
 /// Mean, standard deviation (population, as numpy's `np.std`), minimum and maximum.

@@ -126,6 +126,10 @@ impl<const IN: usize, const OUT: usize, A: SignDerivative, G: Rng + SeedableRng>
         self.dense.initialize(rng);
     }
 
+    fn is_initialized(&self) -> bool {
+        self.dense.is_initialized()
+    }
+
     fn apply_constraints(&mut self) {
         self.dense.apply_constraints();
     }

@@ -187,6 +187,12 @@ pub trait Layer {
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) {
         let _ = rng;
     }
+    /// False while the layer's weights are all zero, as its `const` constructor leaves them:
+    /// it was never initialised ([`Layer::initialize`]) nor loaded, and training it would
+    /// keep every unit alike. Layers without weights are always initialised.
+    fn is_initialized(&self) -> bool {
+        true
+    }
     /// Projects the parameters back onto their constraint (e.g. max-norm) after an update.
     fn apply_constraints(&mut self) {}
 }

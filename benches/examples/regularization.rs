@@ -24,7 +24,7 @@
 //! different class drawn at random (the test labels stay clean): a setting where an
 //! unregularized network memorizes wrong labels.
 
-#[path = "common/mod.rs"]
+#[path = "../../examples/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
@@ -154,9 +154,7 @@ fn main() -> Result<()> {
         } else {
             "regularization.svg"
         };
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("target")
-            .join(name)
+        common::repository_root().join("target").join(name)
     });
 
     let mut table = common::load_csv::<64>("digits.csv")?;
@@ -169,11 +167,13 @@ fn main() -> Result<()> {
     if !(CLASSES..n).contains(&train_size) {
         return Err(format!("--train-size must be in {CLASSES}..{n}").into());
     }
-    let split = common::stratified_split(&table.labels, n - train_size, split_seed);
-    let train_x = common::gather(&table.features, &split.train);
-    let mut train_y = common::gather(&table.labels, &split.train);
-    let test_x = common::gather(&table.features, &split.test);
-    let test_y = common::gather(&table.labels, &split.test);
+    let mut indices = vec![0; n];
+    let split =
+        stratified_split::<_, 10>(&table.labels, 0, n - train_size, split_seed, &mut indices)?;
+    let train_x = common::gather(&table.features, split.train);
+    let mut train_y = common::gather(&table.labels, split.train);
+    let test_x = common::gather(&table.features, split.test);
+    let test_y = common::gather(&table.labels, split.test);
     let flipped = corrupt(&mut train_y, noise)?;
     let train = Dataset::new(&train_x, &train_y)?;
     let test = Dataset::new(&test_x, &test_y)?;
@@ -312,7 +312,7 @@ fn run(
             common::silent,
         )?;
         if epoch % curve_every == 0 || epoch == 1 || epoch == epochs {
-            let point = |data| (epoch, f64::from(common::data_loss(&*model, &loss, data)));
+            let point = |data| (epoch, f64::from(data_loss(&*model, &loss, data)));
             train_curve.push(point(train));
             test_curve.push(point(test));
         }
