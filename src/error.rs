@@ -10,7 +10,8 @@ use core::fmt;
 /// `Debug` (what `unwrap` prints) reads like a derived one. On bare-metal targets
 /// (`target_os = "none"`) it writes each `f32` as its exact bit pattern,
 /// `f32::from_bits(0x3fc00000)`, so that a firmware that only unwraps does not link
-/// `core`'s float formatting (about 19 KB of flash on a Cortex-M4F: README, *Firmware*).
+/// `core`'s float formatting (about 25 KB of flash on a Cortex-M4F: README, *On a
+/// microcontroller*).
 /// With the `defmt` feature, `Error` is also `defmt::Format`.
 #[derive(Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

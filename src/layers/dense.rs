@@ -160,7 +160,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
 
 /// True if some value is neither `0.0` nor `-0.0`; stops at the first such value (the first
 /// weight, for a drawn or trained layer). Out of line and not generic: one short loop in a
-/// firmware instead of a copy unrolled for every layer size (2.6 KB of flash on a
+/// firmware instead of a copy unrolled for every layer size (2.1 KB of flash on a
 /// Cortex-M4F for the two layers of `examples/cortex-m4f`).
 #[inline(never)]
 fn any_non_zero(values: &[f32]) -> bool {
