@@ -749,3 +749,17 @@ fn a_nan_pre_activation_reaches_the_loss_and_the_prediction() {
     check::<Rectified>((Dense::new(Relu), Dense::new(Identity)));
     check::<LeakyRectified>((Dense::new(LeakyRelu::default()), Dense::new(Identity)));
 }
+
+/// A positive rate below 2⁻³² would drop no unit while `rate()` reported it: refused.
+#[test]
+fn dropout_rates_too_small_to_drop_anything_are_refused() {
+    for rate in [1e-10f32, 2.0e-10] {
+        assert_eq!(
+            Dropout::<4>::new(rate).err(),
+            Some(Error::DropoutRate { rate })
+        );
+    }
+    let smallest = 2.0f32.powi(-32);
+    assert_eq!(Dropout::<4>::new(smallest).unwrap().rate(), smallest);
+    assert_eq!(Dropout::<4>::new(0.0).unwrap().rate(), 0.0);
+}

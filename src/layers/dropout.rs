@@ -55,17 +55,25 @@ impl<const N: usize, G> Dropout<N, G> {
     /// Dropout with Keras' `rate` (probability of dropping a unit).
     ///
     /// # Errors
-    /// [`Error::DropoutRate`] unless `0 <= rate < 1`.
+    /// [`Error::DropoutRate`] unless `rate` is 0 or in `[2⁻³², 1)`: a positive rate below
+    /// 2⁻³² (e.g. 1e-10) would drop nothing (the threshold `⌊rate·2³²⌋` is 0) while
+    /// [`Dropout::rate`] reported it.
     pub const fn new(rate: f32) -> Result<Self, Error> {
         const { assert!(N > 0, "Dropout<N>: N must be at least 1") };
         match unit_interval(rate, Error::DropoutRate { rate }) {
-            Ok(rate) => Ok(Self {
-                rate,
+            Ok(rate) => {
                 // rate < 1, so the product is below 2^32 and the cast is exact truncation.
-                threshold: (rate as f64 * 4_294_967_296.0) as u32,
-                no_params: NoParams,
-                generator: core::marker::PhantomData,
-            }),
+                let threshold = (rate as f64 * 4_294_967_296.0) as u32;
+                if threshold == 0 && rate > 0.0 {
+                    return Err(Error::DropoutRate { rate });
+                }
+                Ok(Self {
+                    rate,
+                    threshold,
+                    no_params: NoParams,
+                    generator: core::marker::PhantomData,
+                })
+            }
             Err(e) => Err(e),
         }
     }
