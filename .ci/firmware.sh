@@ -76,4 +76,52 @@ elif arm-none-eabi-nm -C "$elf" | grep -E 'flt2dec|core::fmt::float'; then
 else
     echo "ok: Error's Debug linked without float formatting"
 fi
+
+# On-device adaptation (examples/adapt-m4f, Cortex-M4F): three boots of the same firmware
+# with a store file between them, as a power cycle. Boot 1 finds no store and adapts from
+# the factory weights; boot 2 must load what boot 1 saved and start from boot 1's accuracy;
+# then a byte of the store is flipped and boot 3 must reject it and start from the factory's.
+cd ../adapt-m4f
+step "adapt-m4f: format and build"
+cargo fmt -- --check
+cargo build --release
+arm-none-eabi-size target/thumbv7em-none-eabihf/release/microtrain-adapt-firmware
+boot() {
+    local log=target/boot$1.log status=0
+    timeout 300 cargo run --release >"$log" 2>&1 || status=$?
+    cat "$log"
+    if [ "$status" -ne 0 ]; then
+        echo "FAIL adapt boot $1: exit status $status"
+        failed=1
+    fi
+    result=$(grep -E '^RESULT ' "$log" | tail -n 1 || true)
+    before=$(sed -nE 's/.* before=([0-9]+)\/.*/\1/p' <<<"$result")
+    after=$(sed -nE 's/.* after=([0-9]+)\/.*/\1/p' <<<"$result")
+    store=$(sed -nE 's/.* store=([a-z]+) .*/\1/p' <<<"$result")
+}
+rm -f adapt.store
+step "adapt-m4f: boot 1 (no store)"
+boot 1
+factory_before=$before first_after=$after
+if [[ $result != "RESULT PASS "* || $store != none || -z $after || $after -le $before ]]; then
+    echo "FAIL adapt boot 1: expected a PASS from the factory weights that improves the accuracy"
+    failed=1
+fi
+step "adapt-m4f: boot 2 (resume from the store)"
+boot 2
+if [[ $result != "RESULT PASS "* || $store != loaded || $before != "$first_after" ]]; then
+    echo "FAIL adapt boot 2: expected to load the store and start at boot 1's accuracy ($first_after)"
+    failed=1
+fi
+step "adapt-m4f: boot 3 (store corrupted between the boots)"
+# Flip the lowest bit of byte 100 (inside the head's weights).
+perl -e 'open(my $f, "+<:raw", "adapt.store") or die "adapt.store: $!"; seek($f, 100, 0);
+    read($f, my $b, 1) == 1 or die "adapt.store is short"; seek($f, 100, 0);
+    print $f chr(ord($b) ^ 1); close($f) or die'
+boot 3
+if [[ $result != "RESULT PASS "* || $store != rejected || $before != "$factory_before" ]]; then
+    echo "FAIL adapt boot 3: expected to reject the corrupted store and fall back to the factory weights"
+    failed=1
+fi
+[ "$failed" -eq 0 ] && echo "ok adapt-m4f: three boots"
 exit "$failed"

@@ -140,6 +140,8 @@
 //! layer). [`Trainer::TRAINING_RAM_BYTES`] computes it. [`DenseDropout`] applies a dropout
 //! in place on the dense layer before it (ReLU and other [`SignDerivative`] activations),
 //! which saves that boundary's buffer and trains bit for bit like the pair with ReLU.
+//! A [`Frozen`] layer has no gradients and no optimizer state; borrowed from a `static`, its
+//! parameters stay in flash (see README's *Adapting on the device*).
 #![no_std]
 #![cfg_attr(
     test,

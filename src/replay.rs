@@ -140,7 +140,7 @@ impl<I: Copy + ConstZero, T: Copy + ConstZero, const CAP: usize> ReplayBuffer<I,
     ///
     /// The batch is gathered on the stack (`B` samples and targets) before the step. A
     /// step refused for a non-finite or invalid sample or target ([`Trainer::step`]) leaves
-    /// the model, the optimizer and the buffer as they were.
+    /// the model, the optimizer, the buffer and the generator as they were.
     ///
     /// # Errors
     /// As [`Trainer::step`].
@@ -160,6 +160,9 @@ impl<I: Copy + ConstZero, T: Copy + ConstZero, const CAP: usize> ReplayBuffer<I,
         L: Loss<N::OutputActivation, N::Output, Target = T>,
         R: Rng + Clone,
     {
+        // A refused step leaves the caller's generator as it was, as `Trainer::step` does,
+        // the draws of the replayed rows included.
+        let before = rng.clone();
         let mut batch_samples = [sample; B];
         let mut batch_targets = [target; B];
         let mut rows = 1usize;
@@ -179,13 +182,19 @@ impl<I: Copy + ConstZero, T: Copy + ConstZero, const CAP: usize> ReplayBuffer<I,
             batch_targets.get(..rows).unwrap_or_default(),
         )?;
         let indices: [usize; B] = core::array::from_fn(|k| k);
-        let report = trainer.step(
+        let report = match trainer.step(
             model,
             loss,
             data,
             indices.get(..rows).unwrap_or_default(),
             rng,
-        )?;
+        ) {
+            Ok(report) => report,
+            Err(e) => {
+                *rng = before;
+                return Err(e);
+            }
+        };
         self.offer(sample, target, rng);
         Ok(report)
     }

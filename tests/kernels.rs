@@ -23,7 +23,7 @@
 )]
 
 use microtrain::Regularizer;
-use microtrain::kernels::{AdamStep, Shape, WeightGradientFn, scalar, simd};
+use microtrain::kernels::{self, AdamStep, Shape, WeightGradientFn, scalar, simd};
 
 type BiasGradientFn = fn(&[f32], &[f32], &mut [f32], usize, Regularizer) -> f32;
 use microtrain::{Rng, SeedableRng, Xoshiro128PlusPlus};
@@ -815,6 +815,57 @@ fn simd_adam_update_gives_the_scalar_bits() {
             );
             assert_eq!(bits(&ma), bits(&me), "adam m n {n}");
             assert_eq!(bits(&va), bits(&ve), "adam v n {n}");
+        }
+    }
+}
+
+/// Values decaying into the subnormal range (a dead unit's weight under L2, its moments):
+/// the SIMD update writes the scalar update's values with every new `m`, `v` and weight below
+/// `f32::MIN_POSITIVE` flushed to `+0` (the moments before the weight uses them), in the
+/// vector lanes and the tail alike; the scalar update keeps them.
+#[test]
+fn simd_adam_update_flushes_what_the_scalar_update_leaves_subnormal() {
+    let step = AdamStep {
+        learning_rate: 1.0e-3,
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1.0e-8,
+    };
+    let flush = kernels::flush_subnormal;
+    for n in SIZES.into_iter().chain([100]) {
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(n as u64 + 7);
+        // Around f32::MIN_POSITIVE (1.18e-38): some results land on each side of it.
+        let tiny = |rng: &mut Xoshiro128PlusPlus| {
+            values(rng, n)
+                .into_iter()
+                .map(|x| x * 4.0e-38)
+                .collect::<Vec<f32>>()
+        };
+        let (w, g, m) = (tiny(&mut rng), tiny(&mut rng), tiny(&mut rng));
+        let v: Vec<f32> = tiny(&mut rng).into_iter().map(|x| x * x.abs()).collect();
+        let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
+        simd::adam_update(&mut wa, &g, &mut ma, &mut va, step);
+        let (mut ws, mut ms, mut vs) = (w.clone(), m.clone(), v.clone());
+        scalar::adam_update(&mut ws, &g, &mut ms, &mut vs, step);
+        let mut expected = (vec![], vec![], vec![]);
+        for i in 0..n {
+            let (mi, vi) = kernels::adam_moments(g[i], m[i], v[i], step);
+            let (mi, vi) = (flush(mi), flush(vi));
+            let wi = flush(kernels::adam_weight(w[i], mi, vi.sqrt(), step));
+            expected.0.push(wi);
+            expected.1.push(mi);
+            expected.2.push(vi);
+        }
+        assert_eq!(bits(&wa), bits(&expected.0), "weights n {n}");
+        assert_eq!(bits(&ma), bits(&expected.1), "m n {n}");
+        assert_eq!(bits(&va), bits(&expected.2), "v n {n}");
+        let subnormal = |x: &[f32]| x.iter().filter(|x| x.is_subnormal()).count();
+        assert_eq!(subnormal(&wa) + subnormal(&ma) + subnormal(&va), 0, "n {n}");
+        if n >= 8 {
+            assert!(
+                subnormal(&ws) + subnormal(&ms) + subnormal(&vs) > 0,
+                "n {n}: the case must reach the subnormals without the flush"
+            );
         }
     }
 }

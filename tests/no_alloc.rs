@@ -241,3 +241,38 @@ fn evaluate_and_predict_allocate_nothing() {
         &outputs[..3]
     );
 }
+
+#[test]
+fn learning_from_a_stream_with_a_frozen_prefix_allocates_nothing() {
+    type Adapted = (
+        Frozen<Dense<4, 16, Relu>>,
+        Dropout<16>,
+        Dense<16, 8, Tanh>,
+        Dense<8, 3, Softmax>,
+    );
+    type AdaptedOpt = Adam<<Adapted as Network>::Params>;
+    let (x, y) = samples(60, 10);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(11);
+    let host = model(&mut rng);
+    let mut model: Adapted = (Frozen::new(host.0), host.1, host.2, host.3);
+    let mut trainer = Trainer::<Adapted, AdaptedOpt, BATCH>::new(AdaptedOpt::new(0.01).unwrap());
+    let mut buffer = Box::new(microtrain::ReplayBuffer::<[f32; 4], usize, 16>::new());
+    let loss = SparseCategoricalCrossEntropy::<usize>::new();
+    // 60 samples into 16 slots: the buffer fills, then replaces and drops.
+    let (refused, allocations) = allocations_during(|| {
+        x.iter()
+            .zip(&y)
+            .filter(|(x, y)| {
+                buffer
+                    .learn(&mut trainer, &mut model, &loss, **x, **y, &mut rng)
+                    .is_err()
+            })
+            .count()
+    });
+    assert_eq!(
+        allocations, 0,
+        "learning from the stream allocated {allocations} times"
+    );
+    assert_eq!(refused, 0);
+    assert_eq!((buffer.len(), buffer.seen()), (16, 60));
+}

@@ -161,6 +161,7 @@ fn a_refused_step_leaves_model_and_buffer_as_they_were() {
             .unwrap();
     }
     let (before, stored, seen) = (model, buffer.samples().to_vec(), buffer.seen());
+    let generator = r.clone();
     let refused = buffer.learn(&mut trainer, &mut model, &loss, [f32::NAN; 4], 0, &mut r);
     assert_eq!(refused, Err(Error::NonFinite));
     let refused = buffer.learn(&mut trainer, &mut model, &loss, [0.5; 4], 3, &mut r);
@@ -170,6 +171,10 @@ fn a_refused_step_leaves_model_and_buffer_as_they_were() {
     );
     assert_eq!(model, before);
     assert_eq!((buffer.samples(), buffer.seen()), (&stored[..], seen));
+    assert_eq!(
+        r, generator,
+        "a refused step leaves the generator as it was"
+    );
 }
 
 #[test]

@@ -47,7 +47,9 @@ use super::{Hidden, Layer, NoParams, OutputLayer};
 /// [`crate::persist`] saves what [`crate::Network::parameters`] yields, the trainable
 /// tensors: a frozen model's file holds its trainable part (and optimizer state), the
 /// frozen part being the firmware's own. Load the whole host-trained model into the
-/// unfrozen type and wrap its layers (`(Frozen::new(host.0), host.1)`) to freeze it.
+/// unfrozen type and wrap its layers (`(Frozen::new(host.0), host.1)`) to freeze it. A file
+/// records the layer widths and the number of values, not which layers were frozen: load it
+/// into the type that saved it (two splits with equal counts would not be told apart).
 pub struct Frozen<L, S = L> {
     layer: S,
     // Zero-sized: lets `params_mut` hand out the (empty) trainable set.

@@ -14,6 +14,9 @@ use crate::math;
 /// w -= lr_t · m / (sqrt(v) + ε)
 /// ```
 ///
+/// With the SIMD kernels every new weight, moment and `β^t` below `f32::MIN_POSITIVE` in
+/// magnitude is flushed to zero ([`kernels::FLUSHES_SUBNORMALS`]).
+///
 /// PyTorch's `Adam` adds ε to `sqrt(v / (1 - β2^t))` instead, so Keras' ε equals PyTorch's
 /// ε·sqrt(1 - β2^t); its default ε is 1e-8 against Keras' 1e-7.
 ///
@@ -111,7 +114,13 @@ impl<P: Parameters> Adam<P> {
 
     fn next_powers(&self) -> [f32; 2] {
         let [beta_1_power, beta_2_power] = self.powers;
-        [beta_1_power * self.beta_1, beta_2_power * self.beta_2]
+        // Flushed: β^t would otherwise sink into the subnormals and stay there (rounding
+        // holds 0.9 · 6e-45 at 6e-45), costing slow operations every step for a bias
+        // correction that is exactly 1 either way.
+        [
+            kernels::updated(beta_1_power * self.beta_1),
+            kernels::updated(beta_2_power * self.beta_2),
+        ]
     }
 
     /// The coefficients of the next step, Keras' ε placement (`ε_scale = 1`) or PyTorch's

@@ -2,9 +2,11 @@
 
 use super::Optimizer;
 use crate::error::{Error, positive, unit_interval};
+use crate::kernels;
 use crate::layers::Parameters;
 
-/// Plain SGD: `w -= lr·g`. No state.
+/// Plain SGD: `w -= lr·g`. No state. With the SIMD kernels the new weights are flushed to
+/// zero below `f32::MIN_POSITIVE` ([`kernels::FLUSHES_SUBNORMALS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sgd {
     learning_rate: f32,
@@ -27,7 +29,7 @@ impl<P: Parameters> Optimizer<P> for Sgd {
     fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
         for (w, g) in params.zip(grads.tensors()) {
             for (w, g) in w.iter_mut().zip(g) {
-                *w -= self.learning_rate * g;
+                *w = kernels::updated(*w - self.learning_rate * g);
             }
         }
     }
@@ -51,7 +53,8 @@ impl<P: Parameters> Optimizer<P> for Sgd {
 }
 
 /// SGD with momentum, Keras' formulation: `v = μ·v - lr·g`, then `w += v`, or with
-/// Nesterov `w += μ·v - lr·g`.
+/// Nesterov `w += μ·v - lr·g`. With the SIMD kernels the new `v` and `w` are flushed to zero
+/// below `f32::MIN_POSITIVE` ([`kernels::FLUSHES_SUBNORMALS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SgdMomentum<P> {
     learning_rate: f32,
@@ -89,8 +92,8 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
         let (lr, mu) = (self.learning_rate, self.momentum);
         for ((w, g), v) in params.zip(grads.tensors()).zip(self.velocity.tensors_mut()) {
             for ((w, g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                *v = mu * *v - lr * g;
-                *w += if self.nesterov { mu * *v - lr * g } else { *v };
+                *v = kernels::updated(mu * *v - lr * g);
+                *w = kernels::updated(*w + if self.nesterov { mu * *v - lr * g } else { *v });
             }
         }
     }

@@ -39,7 +39,9 @@
 //!   at most a few units of `f32::EPSILON · Σ|terms|` per output.
 //! - `relu`, `leaky_relu`, their derivatives, `sigmoid_derivative`, `tanh_derivative`,
 //!   `multiply`, `adam_update` and the bias gradient (not its returned penalty) do the
-//!   scalar kernels' operations in the scalar kernels' order: they give the same bits.
+//!   scalar kernels' operations in the scalar kernels' order: they give the same bits,
+//!   except that `adam_update` flushes to zero every new value below `f32::MIN_POSITIVE`
+//!   (see [`super::FLUSHES_SUBNORMALS`]), which the scalar kernel keeps.
 //! - `sigmoid`, `tanh` and `softmax` evaluate `exp` with `wide`'s vector polynomial
 //!   instead of `libm`; see [`TRANSCENDENTAL_MAX_ULPS`].
 //!
