@@ -94,8 +94,8 @@ fn one_run(data: &BreastCancer, seed: u64, epochs: usize) -> Result<()> {
         seed,
         progress,
     )?;
-    let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?);
-    let train = evaluate(&trained.model, &BinaryCrossEntropy, data.train()?);
+    let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?)?;
+    let train = evaluate(&trained.model, &BinaryCrossEntropy, data.train()?)?;
     println!();
     println!(
         "test accuracy      {:.4}",
@@ -140,7 +140,7 @@ fn many_seeds(data: &BreastCancer, seeds: u64, epochs: usize) -> Result<()> {
     for seed in 0..seeds {
         let trained =
             common::train_tutorial(data.train()?, None, L2, RATE, epochs, seed, common::silent)?;
-        let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?);
+        let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?)?;
         let accuracy = f64::from(test.accuracy.unwrap_or(f32::NAN));
         bar.suspend(|| {
             println!(

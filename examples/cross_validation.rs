@@ -120,7 +120,7 @@ fn main() -> Result<()> {
                     seed,
                     common::silent,
                 )?;
-                let metrics = evaluate(&trained.model, &BinaryCrossEntropy, validation);
+                let metrics = evaluate(&trained.model, &BinaryCrossEntropy, validation)?;
                 accuracy += f64::from(metrics.accuracy.unwrap_or(f32::NAN));
                 loss += f64::from(data_loss(&trained.model, &BinaryCrossEntropy, validation));
                 bar.inc(1);
@@ -186,7 +186,7 @@ fn main() -> Result<()> {
                 seed,
                 common::silent,
             )?;
-            let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?);
+            let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?)?;
             accuracies.push(f64::from(test.accuracy.unwrap_or(f32::NAN)));
         }
         let s = Summary::of(&accuracies);

@@ -122,7 +122,8 @@ impl Elementwise for Relu {
         if y > 0.0 { 1.0 } else { 0.0 }
     }
     fn apply(&self, z: f32) -> f32 {
-        if z > 0.0 { z } else { 0.0 }
+        // As `kernels::relu`: NaN stays NaN.
+        if z <= 0.0 { 0.0 } else { z }
     }
 }
 

@@ -62,6 +62,20 @@ pub enum Error {
         /// The refused maximum.
         max_value: f32,
     },
+    /// A saved model whose flags hold a bit this version does not know, or disagree with
+    /// its optimizer-state count.
+    Flags {
+        /// The flags found.
+        flags: u16,
+    },
+    /// Saved optimizer state that is finite but not a state the optimizer can continue
+    /// from (e.g. a negative second moment of Adam).
+    OptimizerState,
+    /// An early-stopping `min_delta` that is NaN or infinite.
+    MinDelta {
+        /// The refused value.
+        min_delta: f32,
+    },
     /// A batch size of zero.
     BatchSize,
     /// A sample slice that is empty.
@@ -190,6 +204,14 @@ impl fmt::Display for Error {
                 "saved model's layer sizes or parameter counts differ from this model's"
             ),
             Error::Checksum => write!(f, "saved model is corrupted (CRC-32 mismatch)"),
+            Error::MinDelta { min_delta } => {
+                write!(f, "early-stopping min_delta {min_delta} is not finite")
+            }
+            Error::Flags { flags } => write!(f, "saved model has unknown flags {flags:#06x}"),
+            Error::OptimizerState => write!(
+                f,
+                "saved optimizer state is not one the optimizer can continue from"
+            ),
             Error::SplitSize { requested, samples } => {
                 write!(f, "{requested} held-out samples asked of {samples}")
             }
@@ -258,6 +280,9 @@ impl Error {
             Error::Slope { alpha } => ("Slope", one("alpha", Float(alpha))),
             Error::Clip { limit } => ("Clip", one("limit", Float(limit))),
             Error::MaxNorm { max_value } => ("MaxNorm", one("max_value", Float(max_value))),
+            Error::MinDelta { min_delta } => ("MinDelta", one("min_delta", Float(min_delta))),
+            Error::Flags { flags } => ("Flags", one("flags", Count(usize::from(flags)))),
+            Error::OptimizerState => ("OptimizerState", [None, None]),
             Error::BatchSize => ("BatchSize", [None, None]),
             Error::EmptyData => ("EmptyData", [None, None]),
             Error::LengthMismatch { samples, targets } => (

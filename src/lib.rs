@@ -208,8 +208,8 @@ pub use split::{Split, stratified_split};
 pub use standardize::Standardizer;
 pub use summary::{Summary, summary};
 pub use train::{
-    Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics, StepReport,
-    Trainer, evaluate, predict,
+    Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics,
+    RefusedSteps, StepReport, Trainer, evaluate, predict,
 };
 
 /// Unwraps a `Result` in a `const` context (a compile error if it is `Err`), so that a

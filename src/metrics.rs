@@ -305,7 +305,7 @@ impl RegressionMetrics {
 /// let data = Dataset::new(&x, &y)?;
 /// // The output is sigmoid(0) = 0.5 whatever the weight: the loss is ln 2, the penalty 9.
 /// assert!((metrics::data_loss(&model, &BinaryCrossEntropy, data) - core::f32::consts::LN_2).abs() < 1e-6);
-/// assert!((evaluate(&model, &BinaryCrossEntropy, data).loss - 9.0 - core::f32::consts::LN_2).abs() < 1e-5);
+/// assert!((evaluate(&model, &BinaryCrossEntropy, data)?.loss - 9.0 - core::f32::consts::LN_2).abs() < 1e-5);
 /// # Ok::<(), microtrain::Error>(())
 /// ```
 pub fn data_loss<N, L>(model: &N, loss: &L, data: Dataset<'_, N::Input, L::Target>) -> f32

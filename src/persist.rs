@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 0 | 4 | magic `b"MTRN"` |
 //! | 4 | 2 | format version (`1`) |
-//! | 6 | 2 | flags: bit 0 set if the optimizer state follows the parameters |
+//! | 6 | 2 | flags: bit 0 set if and only if optimizer state follows the parameters; the other bits are zero |
 //! | 8 | 4 | total length in bytes, checksum included |
 //! | 12 | 2 | number of layer boundaries `k` |
 //! | 14 | 2 | reserved, zero |
@@ -113,7 +113,8 @@ pub fn save_with_optimizer<N: Network, O: Optimizer<N::Params>>(
 ///
 /// # Errors
 /// [`Error::Buffer`] (truncated), [`Error::Magic`], [`Error::Version`], [`Error::Checksum`],
-/// [`Error::Shape`] (another network) or [`Error::NonFinite`]; the model is unchanged then.
+/// [`Error::Flags`] (a flag bit this version does not know), [`Error::Shape`] (another
+/// network) or [`Error::NonFinite`]; the model is unchanged then.
 pub fn load<N: Network>(model: &mut N, buffer: &[u8]) -> Result<(), Error> {
     let saved = Saved::parse(buffer, N::WIDTHS, N::PARAMETERS)?;
     let mut values = saved.values();
@@ -124,8 +125,10 @@ pub fn load<N: Network>(model: &mut N, buffer: &[u8]) -> Result<(), Error> {
 /// Loads parameters and optimizer state saved by [`save_with_optimizer`].
 ///
 /// # Errors
-/// As [`load`], and [`Error::Shape`] if the buffer holds no optimizer state or state of
-/// another size; the model and optimizer are unchanged then.
+/// As [`load`], [`Error::Shape`] if the buffer holds no optimizer state or state of
+/// another size, and [`Error::OptimizerState`] if the state is not one the optimizer can
+/// continue from ([`Optimizer::state_is_valid`]: for Adam, a negative second moment or a
+/// β power outside `[0, 1]`); the model and optimizer are unchanged then.
 pub fn load_with_optimizer<N: Network, O: Optimizer<N::Params>>(
     model: &mut N,
     optimizer: &mut O,
@@ -134,6 +137,10 @@ pub fn load_with_optimizer<N: Network, O: Optimizer<N::Params>>(
     let saved = Saved::parse(buffer, N::WIDTHS, N::PARAMETERS)?;
     if saved.state_len != O::STATE_LEN || (saved.flags & FLAG_OPTIMIZER == 0 && O::STATE_LEN > 0) {
         return Err(Error::Shape);
+    }
+    // Finite is not enough: a negative second moment, say, would refuse every later step.
+    if !O::state_is_valid(saved.values().skip(N::PARAMETERS)) {
+        return Err(Error::OptimizerState);
     }
     let mut values = saved.values();
     fill(model.parameters_mut(), &mut values);
@@ -274,6 +281,11 @@ impl<'a> Saved<'a> {
             .and_then(|n| n.checked_add(HEADER_LEN + CHECKSUM_LEN));
         if expected != Some(total) || reserved != 0 {
             return Err(Error::Checksum);
+        }
+        // Bit 0 says whether state follows; a bit this version does not know, or a bit 0
+        // that disagrees with the state count, is a buffer it cannot read correctly.
+        if flags & !FLAG_OPTIMIZER != 0 || (flags & FLAG_OPTIMIZER != 0) != (state_len > 0) {
+            return Err(Error::Flags { flags });
         }
         let whole = buffer.get(..total).ok_or(truncated(total))?;
         let (body, stored) = whole

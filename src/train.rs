@@ -71,8 +71,35 @@ pub struct FitConfig {
     /// Stop when the monitored loss (validation loss if a validation set is given, else
     /// training loss) has not improved by more than `min_delta` for this many epochs.
     pub patience: Option<usize>,
-    /// The improvement that counts for early stopping.
+    /// The improvement that counts for early stopping. As Keras, its magnitude is used
+    /// (`-0.01` means `0.01`); [`Trainer::fit`] returns [`Error::MinDelta`] if it is NaN or
+    /// infinite.
     pub min_delta: f32,
+    /// What a refused step does to the run.
+    pub refused: RefusedSteps,
+}
+
+/// What [`Trainer::fit`] does with a step that [`Trainer::step`] refuses (a sample or target
+/// that is not finite, a label out of range, a loss, gradient or update that is not
+/// finite). Whatever the policy, a refused step changes neither the model, nor the
+/// optimizer, nor the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RefusedSteps {
+    /// The first refused step ends the run with its error (the default: a mislabelled data
+    /// set or a diverging configuration is reported at once, as Keras and PyTorch raise on
+    /// an out-of-range label). The steps before it were applied.
+    #[default]
+    Fail,
+    /// Refused steps are skipped and counted ([`EpochReport::skipped_steps`], the first
+    /// one's error in [`EpochReport::first_refusal`]) while the run has refused at most
+    /// `max` of them; the next one ends the run with the error of its epoch's first
+    /// refused step. An epoch in which every step is refused ends the run the same way,
+    /// whatever `max`: nothing could be learnt from it. For data with rare bad samples
+    /// (a glitching sensor).
+    Skip {
+        /// Refused steps allowed over the whole run.
+        max: usize,
+    },
 }
 
 impl FitConfig {
@@ -83,7 +110,28 @@ impl FitConfig {
             shuffle: true,
             patience: None,
             min_delta: 0.0,
+            refused: RefusedSteps::Fail,
         }
+    }
+
+    /// Sets [`FitConfig::min_delta`] (its magnitude, as Keras).
+    ///
+    /// # Errors
+    /// [`Error::MinDelta`] if `min_delta` is NaN or infinite.
+    pub const fn with_min_delta(mut self, min_delta: f32) -> Result<Self, Error> {
+        match checked_min_delta(min_delta) {
+            Ok(min_delta) => {
+                self.min_delta = min_delta;
+                Ok(self)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets what a refused step does (see [`RefusedSteps`]).
+    pub const fn with_refused_steps(mut self, refused: RefusedSteps) -> Self {
+        self.refused = refused;
+        self
     }
 
     /// Adds early stopping with the given patience.
@@ -96,6 +144,15 @@ impl FitConfig {
     pub const fn with_shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
         self
+    }
+}
+
+/// `|min_delta|` (Keras' `EarlyStopping` takes the magnitude), or the error for NaN and ±∞.
+const fn checked_min_delta(min_delta: f32) -> Result<f32, Error> {
+    if min_delta.is_finite() {
+        Ok(min_delta.abs())
+    } else {
+        Err(Error::MinDelta { min_delta })
     }
 }
 
@@ -120,8 +177,10 @@ pub struct EpochReport {
     pub train: Metrics,
     /// Metrics on the validation set after the epoch, if one was given.
     pub validation: Option<Metrics>,
-    /// Steps refused because a sample, target, loss or gradient was not finite.
+    /// Steps refused (and skipped, see [`RefusedSteps::Skip`]) in this epoch.
     pub skipped_steps: usize,
+    /// The error of this epoch's first refused step, if any.
+    pub first_refusal: Option<Error>,
 }
 
 /// What the callback tells [`Trainer::fit`] after an epoch.
@@ -191,7 +250,7 @@ pub struct StepReport {
 /// let data = Dataset::new(&x, &y)?;
 /// trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &FitConfig::epochs(500), &mut rng,
 ///     |_| Control::Continue)?;
-/// let metrics = evaluate(&model, &BinaryCrossEntropy, data);
+/// let metrics = evaluate(&model, &BinaryCrossEntropy, data)?;
 /// assert_eq!(metrics.accuracy, Some(1.0));
 /// # Ok::<(), microtrain::Error>(())
 /// ```
@@ -622,8 +681,8 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     /// Trains `model` on `train` for `config.epochs` epochs of mini-batches of `B` samples
     /// (the last batch of an epoch may be smaller), reshuffled every epoch from `rng`.
     /// After each epoch the callback gets the epoch's loss and accuracy and, if `validation`
-    /// is given, the validation metrics; it may stop the run. Steps refused for non-finite
-    /// or invalid data are skipped and counted in the report.
+    /// is given, the validation metrics; it may stop the run. A refused step is handled as
+    /// `config.refused` says ([`RefusedSteps`]; by default the run ends with its error).
     ///
     /// The callback is a closure `|report| …` returning [`Control`] (no annotation needed);
     /// [`Trainer::fit_with_callback`] takes any [`Callback`], which also sees every batch.
@@ -648,9 +707,13 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Uninitialized`] for a model never initialised nor loaded. Otherwise only
-    /// errors that make every step fail are returned: none at present, since the
-    /// data set is validated by [`Dataset::new`]; a refused step is counted, not returned.
+    /// [`Error::Uninitialized`] for a model never initialised nor loaded,
+    /// [`Error::MinDelta`] for a NaN or infinite `config.min_delta`, and any error of
+    /// [`evaluate`] on the validation set (a sample that is not finite, a label out of
+    /// range), before anything is trained; a refused step's error as `config.refused`
+    /// says; an error of [`evaluate`] on the validation set after an epoch (a validation
+    /// loss that is not finite: the model diverged). The epochs before an error were
+    /// applied to the model.
     #[allow(clippy::too_many_arguments)]
     pub fn fit<L, R>(
         &mut self,
@@ -693,6 +756,14 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         if !model.is_initialized() {
             return Err(uninitialized());
         }
+        let min_delta = checked_min_delta(config.min_delta)?;
+        if let Some(validation) = validation {
+            check_samples::<N, L>(loss, validation)?;
+        }
+        let allowed = match config.refused {
+            RefusedSteps::Fail => 0,
+            RefusedSteps::Skip { max } => max,
+        };
         let len = train.len();
         let batches = len.div_ceil(B);
         let mut summary = FitSummary {
@@ -700,7 +771,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
             last: None,
             stopped_early: false,
         };
-        let (mut best, mut since_best) = (f32::INFINITY, 0usize);
+        let (mut best, mut since_best, mut refused) = (f32::INFINITY, 0usize, 0usize);
         for epoch in 0..config.epochs {
             let order = if config.shuffle {
                 Permutation::new(len, rng)
@@ -708,43 +779,55 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
                 Permutation::identity(len)
             };
             let (mut loss_sum, mut correct, mut counted, mut skipped) =
-                (0.0f32, None::<f32>, 0usize, 0usize);
+                (LossSum::default(), None::<f32>, 0usize, 0usize);
+            let mut first_refusal = None;
             for batch in 0..batches {
                 let start = batch.saturating_mul(B);
                 let rows = B.min(len.saturating_sub(start));
                 let index_of = |row: usize| Some(order.get(start.saturating_add(row)));
                 match self.step_with(model, loss, train, rows, index_of, rng) {
                     Ok(step) => {
-                        loss_sum += step.loss * step.rows as f32;
+                        loss_sum.add(step.loss, step.rows as f32, len as f32);
                         counted = counted.saturating_add(step.rows);
                         if let Some(c) = step.correct {
                             correct = Some(correct.unwrap_or(0.0) + c);
                         }
                     }
-                    Err(_) => skipped = skipped.saturating_add(1),
+                    Err(e) => {
+                        let first = *first_refusal.get_or_insert(e);
+                        refused = refused.saturating_add(1);
+                        if refused > allowed {
+                            return Err(first);
+                        }
+                        skipped = skipped.saturating_add(1);
+                    }
                 }
                 callback.on_batch(batch, batches);
             }
-            let denominator = counted.max(1) as f32;
+            if counted == 0 {
+                // Every step of the epoch was refused (an epoch has at least one).
+                return Err(first_refusal.unwrap_or(Error::NonFinite));
+            }
+            let validation = match validation {
+                Some(v) => Some(evaluate(model, loss, v)?),
+                None => None,
+            };
             let report = EpochReport {
                 epoch,
                 train: Metrics {
-                    loss: if counted == 0 {
-                        f32::NAN
-                    } else {
-                        loss_sum / denominator
-                    },
-                    accuracy: correct.map(|c| c / denominator),
+                    loss: loss_sum.mean(counted as f32, len as f32),
+                    accuracy: correct.map(|c| c / counted as f32),
                 },
-                validation: validation.map(|v| evaluate(model, loss, v)),
+                validation,
                 skipped_steps: skipped,
+                first_refusal,
             };
             summary.epochs = epoch.saturating_add(1);
             summary.last = Some(report);
             let control = callback.on_epoch(&report);
             if let Some(patience) = config.patience {
                 let monitored = report.validation.map_or(report.train.loss, |m| m.loss);
-                if monitored < best - config.min_delta {
+                if monitored < best - min_delta {
                     (best, since_best) = (monitored, 0);
                 } else {
                     since_best = since_best.saturating_add(1);
@@ -764,30 +847,93 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     }
 }
 
-/// Runs the model on every sample (inference: dropout off) and averages loss and accuracy;
-/// the loss includes the regularization term, as Keras' `evaluate` does.
-pub fn evaluate<N, L>(model: &N, loss: &L, data: Dataset<'_, N::Input, L::Target>) -> Metrics
+/// Refuses a data set with a sample that is not finite or a target the loss cannot use.
+fn check_samples<N, L>(loss: &L, data: Dataset<'_, N::Input, L::Target>) -> Result<(), Error>
 where
     N: Network,
     L: Loss<N::OutputActivation, N::Output>,
 {
-    let (mut loss_sum, mut correct) = (0.0f32, None::<f32>);
     for (sample, target) in data.samples().iter().zip(data.targets()) {
+        if !all_finite(sample.as_slice()) {
+            return Err(Error::NonFinite);
+        }
+        loss.check(target)?;
+    }
+    Ok(())
+}
+
+/// Runs the model on every sample (inference: dropout off) and averages loss and accuracy;
+/// the loss includes the regularization term, as Keras' `evaluate` does.
+///
+/// # Errors
+/// [`Error::NonFinite`] if a sample is NaN or infinite, or if the loss is (a model that
+/// diverged, or a finite sample that overflows it); [`Error::LabelOutOfRange`] (or the
+/// loss's other target errors) for a target the loss cannot score. Keras would report a
+/// NaN loss, or score an out-of-range label as probability 0; here neither can pass
+/// for a result.
+pub fn evaluate<N, L>(
+    model: &N,
+    loss: &L,
+    data: Dataset<'_, N::Input, L::Target>,
+) -> Result<Metrics, Error>
+where
+    N: Network,
+    L: Loss<N::OutputActivation, N::Output>,
+{
+    let (mut sum, mut correct) = (LossSum::default(), None::<f32>);
+    let n = data.len().max(1) as f32;
+    for (sample, target) in data.samples().iter().zip(data.targets()) {
+        if !all_finite(sample.as_slice()) {
+            return Err(Error::NonFinite);
+        }
+        loss.check(target)?;
         let output = model.infer(sample);
-        loss_sum += loss.value(&output, target);
+        sum.add(loss.value(&output, target), 1.0, n);
         if let Some(a) = loss.accuracy(&output, target) {
             correct = Some(correct.unwrap_or(0.0) + a);
         }
     }
-    let n = data.len().max(1) as f32;
-    Metrics {
-        loss: loss_sum / n + model.penalty(),
+    let total = sum.mean(n, n) + model.penalty();
+    if !total.is_finite() {
+        return Err(Error::NonFinite);
+    }
+    Ok(Metrics {
+        loss: total,
         accuracy: correct.map(|c| c / n),
+    })
+}
+
+/// A weighted sum of losses, divided at the end: `Σ wᵢ·lᵢ / total`. The plain sum can
+/// overflow while every loss is finite (10⁶ samples of loss 10³⁴); beside it runs the sum
+/// of `wᵢ·lᵢ/total`, which stays below the largest loss, and the mean comes from it only
+/// then, so ordinary runs keep the plain sum's bits.
+#[derive(Default)]
+struct LossSum {
+    plain: f32,
+    scaled: f32,
+}
+
+impl LossSum {
+    fn add(&mut self, loss: f32, weight: f32, total: f32) {
+        self.plain += loss * weight;
+        self.scaled += loss * (weight / total);
+    }
+
+    /// The mean over the `count` of the `total` weight that was added.
+    fn mean(&self, count: f32, total: f32) -> f32 {
+        if self.plain.is_finite() {
+            self.plain / count
+        } else {
+            self.scaled * (total / count)
+        }
     }
 }
 
 /// Runs the model on each sample of `inputs` and writes the results to `outputs`
-/// (up to the shorter length). Inference: dropout is the identity.
+/// (up to the shorter length). Inference: dropout is the identity. Nothing is checked: a
+/// sample with a NaN or an infinity, or one that overflows the model, gives an output with
+/// NaN or infinite values (every activation passes NaN on), never a plausible finite
+/// prediction; test `y.iter().all(|v| v.is_finite())` where that matters.
 pub fn predict<N: Network>(model: &N, inputs: &[N::Input], outputs: &mut [N::Output]) {
     for (x, y) in inputs.iter().zip(outputs.iter_mut()) {
         *y = model.infer(x);

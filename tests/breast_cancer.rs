@@ -37,7 +37,7 @@ fn tutorial_model_beats_the_accuracy_floor_after_five_epochs() {
     let trained =
         common::train_tutorial(data.train().unwrap(), None, 0.01, 0.5, 5, 0, common::silent)
             .unwrap();
-    let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test().unwrap());
+    let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test().unwrap()).unwrap();
     let accuracy = test.accuracy.unwrap();
     assert!(
         accuracy >= ACCURACY_FLOOR,

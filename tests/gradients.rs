@@ -592,7 +592,9 @@ fn three_layer_model_gradients_match_finite_differences_on_a_partial_batch() {
     const MEAN_RTOL: f32 = 1e-5;
     let batch_x: Vec<[f32; 4]> = indices.iter().map(|&i| x[i]).collect();
     let batch_y: Vec<usize> = indices.iter().map(|&i| labels[i]).collect();
-    let expected = evaluate(&model, &loss, Dataset::new(&batch_x, &batch_y).unwrap()).loss;
+    let expected = evaluate(&model, &loss, Dataset::new(&batch_x, &batch_y).unwrap())
+        .unwrap()
+        .loss;
     assert_eq!(report.rows, indices.len());
     assert!(
         (report.loss - expected).abs() <= MEAN_RTOL * expected.abs(),

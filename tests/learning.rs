@@ -35,7 +35,7 @@ fn xor_is_learned() {
             |_: &EpochReport| Control::Continue,
         )
         .unwrap();
-    let metrics = evaluate(&model, &BinaryCrossEntropy, data);
+    let metrics = evaluate(&model, &BinaryCrossEntropy, data).unwrap();
     let outputs: Vec<f32> = x.iter().map(|s| model.infer(s)[0]).collect();
     assert_eq!(
         metrics.accuracy,
@@ -79,7 +79,7 @@ fn blob_accuracy<const B: usize>(epochs: usize, learning_rate: f32) -> f32 {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(12);
     let mut model: BlobNet = (Dense::new(Relu), Dense::new(Softmax));
     model.initialize(&mut rng);
-    let before = evaluate(&model, &loss, test);
+    let before = evaluate(&model, &loss, test).unwrap();
     let mut trainer = Trainer::<BlobNet, Adam<<BlobNet as Network>::Params>, B>::new(
         Adam::new(learning_rate).unwrap(),
     );
@@ -95,7 +95,7 @@ fn blob_accuracy<const B: usize>(epochs: usize, learning_rate: f32) -> f32 {
         )
         .unwrap();
     assert_eq!(summary.last.map(|r| r.skipped_steps), Some(0));
-    let after = evaluate(&model, &loss, test);
+    let after = evaluate(&model, &loss, test).unwrap();
     assert!(
         after.loss < before.loss,
         "B = {B}: held-out loss went from {} to {}",

@@ -176,6 +176,7 @@ fn early_stopping_and_refused_steps_allocate_nothing() {
         shuffle: true,
         patience: Some(0),
         min_delta: 1.0,
+        refused: RefusedSteps::Skip { max: usize::MAX },
     };
     let (summary, allocations) = allocations_during(|| {
         trainer.fit(
@@ -224,7 +225,8 @@ fn evaluate_and_predict_allocate_nothing() {
     let model = model(&mut Xoshiro128PlusPlus::seed_from_u64(9));
     let mut outputs = vec![[0.0f32; 3]; x.len()];
     let (metrics, allocations) = allocations_during(|| {
-        let metrics = evaluate(&model, &SparseCategoricalCrossEntropy::<usize>::new(), data);
+        let metrics =
+            evaluate(&model, &SparseCategoricalCrossEntropy::<usize>::new(), data).unwrap();
         predict(&model, &x, &mut outputs);
         metrics
     });

@@ -208,3 +208,60 @@ fn saved_length_is_the_documented_constant() {
         24 + 4 * 4 + 4 * (67 + 2 + 2 * 67) + 4
     );
 }
+
+/// Rewrites the CRC-32 that ends `buffer` (a buffer a hostile writer made consistent).
+fn reseal(buffer: &mut [u8]) {
+    let body = buffer.len() - 4;
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&buffer[..body]);
+    buffer[body..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Finite but impossible Adam state (a negative second moment, β powers outside [0, 1])
+/// with a valid checksum: it would refuse every later step, so loading refuses it.
+#[test]
+fn semantically_invalid_optimizer_state_is_refused() {
+    let saved = model(10);
+    let cases: [(usize, f32); 3] = [(2 + 2 * Net::PARAMETERS - 1, -1.0), (0, 1.5), (1, -0.5)];
+    for (at, value) in cases {
+        let mut optimizer = Opt::keras_default();
+        if let Some(x) = optimizer.state_mut().flat_map(|t| t.iter_mut()).nth(at) {
+            *x = value;
+        }
+        let mut buffer = vec![0u8; persist::training_state_len::<Net, Opt>()];
+        save_with_optimizer(&saved, &optimizer, &mut buffer).unwrap();
+        let (mut target, mut restored) = (model(11), Opt::keras_default());
+        let before = bits(&target);
+        assert_eq!(
+            load_with_optimizer(&mut target, &mut restored, &buffer),
+            Err(Error::OptimizerState),
+            "state value {at} = {value}"
+        );
+        assert_eq!(bits(&target), before);
+        assert_eq!(restored, Opt::keras_default());
+    }
+}
+
+/// Flag bits this version does not know, or a state flag that disagrees with the state
+/// count, are refused even under a valid checksum.
+#[test]
+fn unknown_or_inconsistent_flags_are_refused() {
+    let saved = model(10);
+    let mut plain = vec![0u8; persist::parameters_len::<Net>()];
+    save(&saved, &mut plain).unwrap();
+    let mut with_state = vec![0u8; persist::training_state_len::<Net, Opt>()];
+    save_with_optimizer(&saved, &Opt::keras_default(), &mut with_state).unwrap();
+    for (buffer, flags) in [
+        (&plain, 2u16),
+        (&plain, 1),
+        (&with_state, 3),
+        (&with_state, 0x8001),
+    ] {
+        let mut buffer = buffer.clone();
+        buffer[6..8].copy_from_slice(&flags.to_le_bytes());
+        reseal(&mut buffer);
+        let mut target = model(11);
+        let before = bits(&target);
+        assert_eq!(load(&mut target, &buffer), Err(Error::Flags { flags }));
+        assert_eq!(bits(&target), before);
+    }
+}

@@ -131,13 +131,14 @@ fn fit_counts_refused_steps_and_keeps_training() {
     let mut trainer = Trainer::<Net, Opt, 1>::new(Adam::keras_default());
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
     let mut skipped = Vec::new();
+    let config = FitConfig::epochs(3).with_refused_steps(RefusedSteps::Skip { max: 3 });
     trainer
         .fit(
             &mut net,
             &Labels::new(),
             Dataset::new(&x, &y).unwrap(),
             None,
-            &FitConfig::epochs(3),
+            &config,
             &mut rng,
             |r: &EpochReport| {
                 skipped.push(r.skipped_steps);
@@ -518,4 +519,233 @@ fn a_refused_step_does_not_advance_the_generator() {
         .step(&mut net, &Labels::new(), data, &[0, 1], &mut rng)
         .unwrap();
     assert_ne!(rng, before);
+}
+
+/// Trains the reliability network with `config` on `x`, `y`, validating on `validation`.
+fn fit_with(
+    x: &[[f32; 3]],
+    y: &[u8],
+    validation: Option<(&[[f32; 3]], &[u8])>,
+    optimizer: Opt,
+    config: FitConfig,
+) -> (Result<FitSummary, Error>, Net, Net) {
+    let mut net = model();
+    let start = net;
+    let mut trainer = Trainer::<Net, Opt, 2>::new(optimizer);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
+    let validation = validation.map(|(x, y)| Dataset::new(x, y).unwrap());
+    let result = trainer.fit(
+        &mut net,
+        &Labels::new(),
+        Dataset::new(x, y).unwrap(),
+        validation,
+        &config,
+        &mut rng,
+        |_: &EpochReport| Control::Continue,
+    );
+    (result, start, net)
+}
+
+/// Labels 1..=3 for three classes (a 1-based data set): by default the first refused step
+/// ends `fit` with its error, where it used to return `Ok` after skipping nearly every step.
+#[test]
+fn fit_reports_one_based_labels() {
+    let (x, _) = samples();
+    let y = [1, 2, 3, 1];
+    let (result, ..) = fit_with(&x, &y, None, Adam::keras_default(), FitConfig::epochs(3));
+    assert_eq!(
+        result.err(),
+        Some(Error::LabelOutOfRange {
+            label: 3,
+            classes: 3
+        })
+    );
+}
+
+/// Configurations that validate but make every step fail: `fit` returns the error, under
+/// every refused-step policy.
+#[test]
+fn fit_fails_when_every_step_is_refused() {
+    let (x, y) = samples();
+    for refused in [RefusedSteps::Fail, RefusedSteps::Skip { max: usize::MAX }] {
+        let config = FitConfig::epochs(3).with_refused_steps(refused);
+        // The first step jumps to weights near f32::MAX; every later one is refused.
+        let (result, ..) = fit_with(&x, &y, None, Adam::new(f32::MAX).unwrap(), config);
+        assert_eq!(result.err(), Some(Error::NonFinite), "{refused:?}");
+
+        let mut net: Net = (
+            Dense::new(Tanh).with_kernel_regularizer(l2(f32::MAX).unwrap()),
+            Dropout::new(0.3).unwrap(),
+            Dense::new(Softmax),
+        );
+        net.initialize(&mut Xoshiro128PlusPlus::seed_from_u64(12));
+        let mut trainer = Trainer::<Net, Opt, 2>::new(Adam::keras_default());
+        let result = trainer.fit(
+            &mut net,
+            &Labels::new(),
+            Dataset::new(&x, &y).unwrap(),
+            None,
+            &config,
+            &mut Xoshiro128PlusPlus::seed_from_u64(4),
+            |_: &EpochReport| Control::Continue,
+        );
+        assert_eq!(result.err(), Some(Error::NonFinite), "{refused:?}");
+    }
+}
+
+/// `Skip { max }` skips up to `max` refused steps over the run, keeps the first error of
+/// each epoch in its report, and fails on the next one.
+#[test]
+fn skip_policy_counts_refusals_over_the_run() {
+    let (mut x, y) = samples();
+    x[2][0] = f32::NAN;
+    let mut net = model();
+    let mut trainer = Trainer::<Net, Opt, 1>::new(Adam::keras_default());
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+    let mut reports = Vec::new();
+    let config = FitConfig::epochs(3).with_refused_steps(RefusedSteps::Skip { max: 2 });
+    let result = trainer.fit(
+        &mut net,
+        &Labels::new(),
+        Dataset::new(&x, &y).unwrap(),
+        None,
+        &config,
+        &mut rng,
+        |r: &EpochReport| {
+            reports.push((r.skipped_steps, r.first_refusal));
+            Control::Continue
+        },
+    );
+    assert_eq!(result.err(), Some(Error::NonFinite));
+    assert_eq!(reports, vec![(1, Some(Error::NonFinite)); 2]);
+}
+
+#[test]
+fn evaluate_refuses_bad_labels_and_samples() {
+    let (mut x, mut y) = samples();
+    let net = model();
+    let scored = evaluate(&net, &Labels::new(), Dataset::new(&x, &y).unwrap()).unwrap();
+    assert!(scored.loss.is_finite());
+    y[3] = 3;
+    assert_eq!(
+        evaluate(&net, &Labels::new(), Dataset::new(&x, &y).unwrap()).err(),
+        Some(Error::LabelOutOfRange {
+            label: 3,
+            classes: 3
+        })
+    );
+    y[3] = 1;
+    x[0][1] = f32::NAN;
+    assert_eq!(
+        evaluate(&net, &Labels::new(), Dataset::new(&x, &y).unwrap()).err(),
+        Some(Error::NonFinite)
+    );
+}
+
+/// A NaN in the validation set is an error before anything trains, not an early stop.
+#[test]
+fn nan_validation_data_is_an_error() {
+    let (x, y) = samples();
+    let (mut vx, vy) = samples();
+    vx[1][0] = f32::NAN;
+    let config = FitConfig::epochs(5).with_patience(1);
+    let (result, start, net) = fit_with(&x, &y, Some((&vx, &vy)), Adam::keras_default(), config);
+    assert_eq!(result.err(), Some(Error::NonFinite));
+    assert_eq!(net, start);
+}
+
+#[test]
+fn min_delta_is_validated_and_its_magnitude_used() {
+    let (x, y) = samples();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        assert!(
+            matches!(
+                FitConfig::epochs(3).with_min_delta(bad),
+                Err(Error::MinDelta { min_delta }) if min_delta.to_bits() == bad.to_bits()
+            ),
+            "{bad}"
+        );
+        let config = FitConfig {
+            min_delta: bad,
+            ..FitConfig::epochs(3).with_patience(1)
+        };
+        let (result, start, net) = fit_with(&x, &y, None, Adam::keras_default(), config);
+        assert!(matches!(result, Err(Error::MinDelta { .. })), "{result:?}");
+        assert_eq!(net, start);
+    }
+    assert_eq!(
+        FitConfig::epochs(3).with_min_delta(-0.5).unwrap().min_delta,
+        0.5
+    );
+    // A negative min_delta taken as is would count any worsening below 1e6 as progress and
+    // never stop; as |min_delta| no epoch after the first (which improves on +inf)
+    // improves by 1e6, so patience 2 stops after 3.
+    let config = FitConfig {
+        min_delta: -1e6,
+        ..FitConfig::epochs(10).with_patience(2)
+    };
+    let (result, ..) = fit_with(&x, &y, None, Adam::keras_default(), config);
+    let summary = result.unwrap();
+    assert!(summary.stopped_early);
+    assert_eq!(summary.epochs, 3);
+}
+
+/// Two steps of loss 3.24e38 each: the epoch's mean is finite though the plain sum is not.
+#[test]
+fn the_epoch_loss_does_not_overflow() {
+    let (x, y) = ([[0.0f32], [0.0]], [[1.8e19f32], [1.8e19]]);
+    let mut net = line(0.0, 0.0);
+    let mut trainer = LineSgd::new(Sgd::new(1e-30).unwrap());
+    let mut losses = Vec::new();
+    trainer
+        .fit(
+            &mut net,
+            &MeanSquaredError,
+            Dataset::new(&x, &y).unwrap(),
+            None,
+            &FitConfig::epochs(1),
+            &mut Xoshiro128PlusPlus::seed_from_u64(0),
+            |r: &EpochReport| {
+                losses.push(r.train.loss);
+                Control::Continue
+            },
+        )
+        .unwrap();
+    assert_eq!(losses.len(), 1);
+    assert!(losses[0].is_finite() && losses[0] > 3e38, "{losses:?}");
+}
+
+type Rectified = (Dense<2, 1, Relu>, Dense<1, 1>);
+type LeakyRectified = (Dense<2, 1, LeakyRelu>, Dense<1, 1>);
+
+/// 3e38·2 + 3e38·(-2) is NaN: a finite sample with a NaN pre-activation. ReLU and
+/// LeakyReLU pass the NaN on, so the step is refused and inference says NaN.
+#[test]
+fn a_nan_pre_activation_reaches_the_loss_and_the_prediction() {
+    fn check<N>(mut net: N)
+    where
+        N: Network<Input = [f32; 2], Output = [f32; 1], OutputActivation = Identity>,
+    {
+        for (t, tensor) in net.parameters_mut().enumerate() {
+            // First layer's weights [2, -2]; every other value 0.5.
+            let values: &[f32] = if t == 0 { &[2.0, -2.0] } else { &[0.5] };
+            tensor.copy_from_slice(values);
+        }
+        let x = [[3e38f32, 3e38]];
+        let y = [[1.0f32]];
+        assert!(net.infer(&x[0])[0].is_nan(), "{:?}", net.infer(&x[0]));
+        let mut predicted = [[0.0f32]];
+        predict(&net, &x, &mut predicted);
+        assert!(predicted[0][0].is_nan());
+        let before: Vec<u32> = net.parameters().flatten().map(|v| v.to_bits()).collect();
+        let mut trainer = Trainer::<N, Sgd, 1>::new(Sgd::new(0.1).unwrap());
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+        let data = Dataset::new(&x, &y).unwrap();
+        let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+        assert_eq!(result.err(), Some(Error::NonFinite));
+        let after: Vec<u32> = net.parameters().flatten().map(|v| v.to_bits()).collect();
+        assert_eq!(after, before);
+    }
+    check::<Rectified>((Dense::new(Relu), Dense::new(Identity)));
+    check::<LeakyRectified>((Dense::new(LeakyRelu::default()), Dense::new(Identity)));
 }

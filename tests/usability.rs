@@ -178,12 +178,12 @@ fn split_standardise_train_and_score_with_the_library_helpers() {
     let matrix = ConfusionMatrix::<3>::of_model(&model, &test_x, &test_y).unwrap();
     assert_eq!(matrix.total(), 15);
     // The confusion matrix's accuracy is evaluate's, counted another way.
-    let evaluated = evaluate(&model, &loss, test).accuracy.unwrap();
+    let evaluated = evaluate(&model, &loss, test).unwrap().accuracy.unwrap();
     assert!((matrix.accuracy().unwrap() - evaluated).abs() < 1e-6);
     assert!(evaluated >= 0.8, "test accuracy {evaluated}\n{matrix}");
     // Without a penalty, evaluate's loss is the data loss.
     let data_only = data_loss(&model, &loss, test);
-    assert!((evaluate(&model, &loss, test).loss - data_only).abs() < 1e-6);
+    assert!((evaluate(&model, &loss, test).unwrap().loss - data_only).abs() < 1e-6);
 }
 
 #[test]

@@ -317,7 +317,10 @@ fn run(
             test_curve.push(point(test));
         }
     }
-    let accuracy = |data| f64::from(evaluate(&*model, &loss, data).accuracy.unwrap_or(f32::NAN));
+    let accuracy = |data| {
+        let metrics = evaluate(&*model, &loss, data).ok();
+        f64::from(metrics.and_then(|m| m.accuracy).unwrap_or(f32::NAN))
+    };
     let kernels = [
         model.0.params.weights.as_flattened(),
         model.2.params.weights.as_flattened(),

@@ -121,7 +121,8 @@ proptest! {
         let data = Dataset::new(&samples, labels).unwrap();
         let loss = SparseCategoricalCrossEntropy::<u8>::new();
         let summary = trainer.fit(&mut net, &loss, data, Some(data), &FitConfig::epochs(epochs), &mut rng, |_: &EpochReport| Control::Continue);
-        prop_assert!(summary.is_ok());
+        // Bad samples and labels (up to 4 for 4 classes) end the run with their error.
+        prop_assert!(matches!(summary, Ok(_) | Err(Error::NonFinite | Error::LabelOutOfRange { .. })), "{:?}", summary);
         prop_assert!(net.parameters().flatten().all(|v| v.is_finite()), "non-finite weight after fit");
     }
 

@@ -251,10 +251,12 @@ pub fn dense_bias_gradient(
     add_penalty(d_bias, bias, outputs, penalty)
 }
 
-/// ReLU in place: `max(x, 0)`.
+/// ReLU in place: `max(x, 0)`, with NaN kept as NaN (a NaN pre-activation must reach the
+/// loss, which refuses the step, and inference's output) and `-0` mapped to `+0`.
 pub fn relu(values: &mut [f32]) {
     for v in values {
-        *v = if *v > 0.0 { *v } else { 0.0 };
+        // `x <= 0` is false for NaN, which is kept.
+        *v = if *v <= 0.0 { 0.0 } else { *v };
     }
 }
 
@@ -265,7 +267,7 @@ pub fn relu_derivative(values: &mut [f32]) {
     }
 }
 
-/// Leaky ReLU in place: `x` where `x > 0`, else `alpha·x`.
+/// Leaky ReLU in place: `x` where `x > 0`, else `alpha·x`; NaN stays NaN.
 pub fn leaky_relu(values: &mut [f32], alpha: f32) {
     for v in values {
         if *v <= 0.0 {

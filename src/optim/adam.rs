@@ -302,6 +302,13 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
         self.update_is_finite_with(params, grads, self.next_step(false), 1.0)
     }
     const STATE_LEN: usize = 2 + 2 * P::COUNT;
+    fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
+        // β1^t and β2^t lie in [0, 1]; the second moments are averages of squares.
+        let mut state = state;
+        let powers_valid = state.by_ref().take(2).all(|p| (0.0..=1.0).contains(&p));
+        let v_valid = state.skip(P::COUNT).all(|v| v >= 0.0);
+        powers_valid && v_valid
+    }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         core::iter::once(&self.powers[..])
             .chain(self.m.tensors())
@@ -402,6 +409,9 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
             .update_is_finite_with(params, grads, self.adam.next_step(true), self.keep())
     }
     const STATE_LEN: usize = <Adam<P> as Optimizer<P>>::STATE_LEN;
+    fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
+        <Adam<P> as Optimizer<P>>::state_is_valid(state)
+    }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         self.adam.state()
     }

@@ -85,4 +85,13 @@ pub trait Optimizer<P: Parameters> {
 
     /// The state, mutably, in the order of [`Optimizer::state`], for restoring.
     fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]>;
+
+    /// True if `state` (every value of a saved [`Optimizer::state`], in its order, already
+    /// known to be finite) is a state this optimizer can continue from, so that a loaded
+    /// state cannot make every later step fail. Every finite state is valid unless the
+    /// optimizer says otherwise (Adam: second moments `v ≥ 0`, β powers in `[0, 1]`).
+    fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
+        let _ = state;
+        true
+    }
 }

@@ -17,8 +17,9 @@ fn map_in_place(values: &mut [f32], pad: f32, f: impl Fn(V) -> V) {
 
 /// ReLU in place: `max(x, 0)`.
 pub fn relu(values: &mut [f32]) {
-    // `x > 0 ? x : 0`, not `max`: NaN and -0 map to +0 as in the scalar kernel.
-    map_in_place(values, 0.0, |x| x.simd_gt(V::ZERO) & x);
+    // `x <= 0 ? 0 : x`, not `max` (whose NaN handling is the instruction set's): -0 maps
+    // to +0 and NaN stays NaN, as in the scalar kernel.
+    map_in_place(values, 0.0, |x| x.simd_le(V::ZERO).select(V::ZERO, x));
 }
 
 /// ReLU's derivative from its output, in place: `1` where `y > 0`, else `0`.
@@ -26,7 +27,8 @@ pub fn relu_derivative(values: &mut [f32]) {
     map_in_place(values, 0.0, |y| y.simd_gt(V::ZERO) & V::ONE);
 }
 
-/// Leaky ReLU in place: `x` where `x > 0`, else `alpha·x`.
+/// Leaky ReLU in place: `x` where `x > 0`, else `alpha·x`; NaN stays NaN (`x <= 0` is
+/// false for it).
 pub fn leaky_relu(values: &mut [f32], alpha: f32) {
     let alpha = V::splat(alpha);
     map_in_place(values, 0.0, |x| x.simd_le(V::ZERO).select(x * alpha, x));
