@@ -363,6 +363,15 @@ impl Clipping {
     }
 }
 
+/// [`Error::Uninitialized`], out of line and cold, which changes the code of `fit`'s training
+/// loop least: with measure.sh's Cortex-M4F firmware, 4 instructions per sample more than no
+/// check at all, against 6 with the error built inline.
+#[cold]
+#[inline(never)]
+fn uninitialized() -> Error {
+    Error::Uninitialized
+}
+
 /// True if no value is NaN or infinite.
 fn all_finite(values: &[f32]) -> bool {
     // A NaN or an infinity makes the sum NaN or infinite; finite values make it finite
@@ -745,7 +754,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         C: Callback,
     {
         if !model.is_initialized() {
-            return Err(Error::Uninitialized);
+            return Err(uninitialized());
         }
         let min_delta = checked_min_delta(config.min_delta)?;
         if let Some(validation) = validation {
