@@ -436,6 +436,40 @@ fn adam_check_counts_the_product_before_the_quotient() {
     );
 }
 
+/// Found by `fuzz/`'s `step` target: with lr 1e35, ε 4.4e-39 and a gradient of 1.8e-18,
+/// the new `v` (3.4e-39) is subnormal. The SIMD kernels flush it to zero, so the quotient
+/// `lr_t·m/(0 + ε)` is infinite, while the exact check, computing with the unflushed `v`,
+/// found it finite (3e35) and let the step write `inf`. The check must predict the active
+/// kernel set's arithmetic (run under `--features scalar` too, where nothing is flushed).
+#[test]
+fn adam_check_predicts_the_flush_of_a_subnormal_moment() {
+    type P = DenseParams<3, 2>;
+    let adam = Adam::<P>::new(1e35).unwrap().with_epsilon(4.4e-39).unwrap();
+    let params = P::ZERO;
+    let mut grads = P::ZERO;
+    grads
+        .tensors_mut()
+        .flatten()
+        .for_each(|g| *g = -1.839_25e-18);
+    let predicted = adam.update_is_finite(params.tensors(), &grads);
+    let (mut after, mut stepped) = (params, adam);
+    stepped.step(after.tensors_mut(), &grads);
+    let finite = after
+        .tensors()
+        .flatten()
+        .chain(stepped.state().flatten())
+        .all(|v| v.is_finite());
+    assert_eq!(
+        predicted, finite,
+        "the check predicted {predicted}: {after:?}"
+    );
+    assert_eq!(
+        finite,
+        !microtrain::kernels::FLUSHES_SUBNORMALS,
+        "{after:?}"
+    );
+}
+
 type Line = (Dense<1, 1>,);
 type LineSgd = Trainer<Line, Sgd, 1>;
 

@@ -155,6 +155,18 @@ pub fn flush_subnormal(x: f32) -> f32 {
     }
 }
 
+/// One Adam update of one value as the active set's `adam_update` computes it:
+/// [`adam_candidate`] with each new value [`updated`] (flushed if [`FLUSHES_SUBNORMALS`]),
+/// the moments before the weight uses them. What the update check must predict: a
+/// subnormal `v` flushed to zero leaves `sqrt(v) + ε = ε`, which overflows a quotient the
+/// unflushed `v` kept finite (lr 1e35, ε 4e-39, g 2e-18).
+#[inline(always)]
+pub(crate) fn active_candidate(w: f32, g: f32, m: f32, v: f32, step: AdamStep) -> (f32, f32, f32) {
+    let (m, v) = adam_moments(g, m, v, step);
+    let (m, v) = (updated(m), updated(v));
+    (updated(adam_weight(w, m, crate::math::sqrt(v), step)), m, v)
+}
+
 /// `x` as the active set's updates store it: [flushed](flush_subnormal) if
 /// [`FLUSHES_SUBNORMALS`], else unchanged.
 #[inline(always)]
