@@ -1,0 +1,231 @@
+//! Writes `regressions/<target>/<name>`: inputs that encode the counterexamples of the
+//! reliability review, in the layouts of `src/lib.rs`. Run from `fuzz/`:
+//! `cargo run --example write_regressions`, then each target over its directory
+//! (`.ci/fuzz-targets.sh` does both).
+#![allow(clippy::unwrap_used)]
+
+use microtrain_fuzz::*;
+use std::fs;
+use std::path::Path;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("regressions")
+        .join(target);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn step(name: &str, flags: u8, hyper: [f32; 6], rows: &[([f32; 4], u8)], overrides: &[(u16, f32)]) {
+    let input = StepInput {
+        flags,
+        hyper,
+        rows: rows.to_vec(),
+        overrides: overrides.to_vec(),
+    };
+    let bytes = input.encode();
+    // The layout must decode back to what was meant.
+    let decoded = StepInput::decode(&bytes);
+    assert_eq!(decoded.encode(), bytes, "{name}");
+    write("step", name, &bytes);
+}
+
+fn main() {
+    let checked = STEP_CHECKED;
+    // [learning rate, ε, l1, l2, dropout rate, clipping limit]
+    let plain = [0.01, 1e-7, 0.0, 0.0, 0.0, 1.0];
+
+    // Adam with lr 1e35 and ε 1e6: (lr·m)/(√v+ε) overflows in the product although the
+    // quotient-first bound held. One weight and one gradient of 2e5 size.
+    let mut adam = plain;
+    adam[0] = 1e35;
+    adam[1] = 1e6;
+    step(
+        "adam_lr_1e35_epsilon_1e6",
+        STEP_SOFTMAX | checked | STEP_WARM_UP,
+        adam,
+        &[([1e5, -1e5, 2e5, 0.5], 1), ([-2e5, 1e5, 0.0, 1.0], 2)],
+        &[],
+    );
+
+    // Found by this target: ε 4.4e-39 and gradients near 2e-18 make the new v subnormal;
+    // the SIMD kernels flush it to zero and (lr·m)/ε overflowed past the update check.
+    let bits = f32::from_bits;
+    step(
+        "adam_subnormal_v_flushed",
+        STEP_SOFTMAX | checked | STEP_WARM_UP,
+        [
+            bits(0x799a_130c),
+            bits(0x0030_2400),
+            0.0,
+            bits(0x027f_0000),
+            0.01,
+            bits(0xbf95),
+        ],
+        &[(
+            [
+                bits(0x2400_7900),
+                bits(0x0003_4974),
+                bits(0x0001_0000),
+                bits(0x33d6),
+            ],
+            0,
+        )],
+        &[],
+    );
+
+    // Clip by value with a raw gradient of +inf: W1 = 0, b1[0] = 1 (ReLU active),
+    // W2[0][0] = 4, x[0] = 3e38 → dW1[0][0] = 4·δ₀·3e38 = inf, finite loss. (W1[1][1] =
+    // 1e-30 meets an input of 0: it only keeps the layer from reading as uninitialised.)
+    let infinite_gradient = [
+        (first_weight(1, 1), 1e-30),
+        (first_bias(0), 1.0),
+        (second_weight(0, 0), 4.0),
+    ];
+    for (name, clip) in [
+        ("clip_value_infinite_gradient", STEP_CLIP_VALUE),
+        ("clip_norm_infinite_gradient", STEP_CLIP_NORM),
+        ("clip_global_norm_infinite_gradient", STEP_CLIP_GLOBAL_NORM),
+    ] {
+        for (suffix, check) in [("checked", checked), ("unchecked", 0)] {
+            step(
+                &format!("{name}_{suffix}"),
+                STEP_SOFTMAX | STEP_ZERO_PARAMETERS | clip | check,
+                plain,
+                &[([3e38, 0.0, 0.0, 0.0], 1)],
+                &infinite_gradient,
+            );
+        }
+    }
+
+    // Batch loss 3e38 (BCE from logits, logit 3e38 and target 0) and penalty
+    // l2(3)·(1e19)² = 3e38 are each finite; their sum is not.
+    let mut heavy = plain;
+    heavy[3] = 3.0;
+    step(
+        "loss_plus_penalty_overflows",
+        STEP_LOGIT | STEP_ZERO_PARAMETERS | checked,
+        heavy,
+        &[([0.0; 4], 0)],
+        &[
+            (first_weight(0, 0), 1e19),
+            (second_weight(0, 0), 1e-30), // meets h = 0; keeps the layer initialised
+            (second_bias(0, 1), 3e38),
+        ],
+    );
+
+    // A finite sample whose hidden pre-activation is 3e38·2 + 3e38·(-2) = NaN; ReLU would
+    // map it to 0 and hide it.
+    for (name, flags) in [
+        ("nan_pre_activation_softmax", STEP_SOFTMAX),
+        ("nan_pre_activation_logit", STEP_LOGIT),
+    ] {
+        step(
+            name,
+            flags | STEP_ZERO_PARAMETERS | checked,
+            plain,
+            &[([3e38, 3e38, 0.0, 0.0], 0)],
+            &[
+                (first_weight(0, 0), 2.0),
+                (first_weight(0, 1), -2.0),
+                (first_bias(1), 0.5),
+                (second_weight(0, 1), 0.5),
+            ],
+        );
+    }
+
+    // A refused step with dropout on: the generator must be where it was.
+    let mut dropout = plain;
+    dropout[4] = 0.5;
+    step(
+        "refused_step_with_dropout_keeps_the_generator",
+        STEP_SOFTMAX | checked | STEP_WARM_UP,
+        dropout,
+        &[([f32::NAN, 0.0, 1.0, 2.0], 0)],
+        &[],
+    );
+    // A dropout rate below 2^-32 (refused at construction) and an out-of-range label.
+    let mut tiny = plain;
+    tiny[4] = 1e-10;
+    step(
+        "dropout_rate_1e-10",
+        STEP_SOFTMAX | checked,
+        tiny,
+        &[([1.0; 4], 0)],
+        &[],
+    );
+    step(
+        "label_out_of_range",
+        STEP_SOFTMAX | checked,
+        plain,
+        &[([1.0; 4], 3)],
+        &[],
+    );
+
+    // load: a CRC-valid buffer whose optimizer state is -1 everywhere (v = -1), and one
+    // with an unknown flag bit; plus a byte flip, a truncation and arbitrary bytes.
+    let (start, values) = state_range();
+    let mut v_minus_one = vec![LOAD_RESEAL];
+    for k in 0..values {
+        for (j, byte) in (-1.0f32).to_le_bytes().into_iter().enumerate() {
+            v_minus_one.extend_from_slice(&((start + 4 * k + j) as u16).to_le_bytes());
+            v_minus_one.push(byte);
+        }
+    }
+    write("load", "crc_valid_state_minus_one", &v_minus_one);
+    let mut v_only = vec![LOAD_RESEAL];
+    for k in values / 2..values {
+        for (j, byte) in (-1.0f32).to_le_bytes().into_iter().enumerate() {
+            v_only.extend_from_slice(&((start + 4 * k + j) as u16).to_le_bytes());
+            v_only.push(byte);
+        }
+    }
+    write("load", "crc_valid_second_half_of_state_minus_one", &v_only);
+    write(
+        "load",
+        "crc_valid_unknown_flag_bit",
+        &[LOAD_RESEAL, 6, 0, 0x03],
+    );
+    write("load", "byte_flip_in_parameters", &[LOAD_FLIP, 40, 0, 0x01]);
+    write("load", "unchanged_valid_buffer", &[LOAD_FLIP]);
+    let mut truncated = vec![LOAD_RAW];
+    let valid = valid_buffer();
+    truncated.extend_from_slice(&valid[..valid.len() - 1]);
+    write("load", "truncated_by_one_byte", &truncated);
+    let mut whole = vec![LOAD_RAW];
+    whole.extend_from_slice(&valid);
+    write("load", "valid_buffer_as_raw_bytes", &whole);
+
+    // kernels: sizes around the lane widths, bounded values, and raw NaN/inf bits.
+    for (rows, inputs, outputs, mode) in [
+        (3u8, 17u8, 9u8, 0u8),
+        (1, 31, 33, 0),
+        (7, 16, 8, 6),
+        (2, 9, 5, 1),
+    ] {
+        let mut bytes = vec![rows, inputs, outputs, mode];
+        let count = 2
+            * (rows as usize * inputs as usize * 2
+                + outputs as usize * inputs as usize
+                + outputs as usize * (rows as usize + 1));
+        bytes.extend((0..count * 2).map(|k| (k * 37 % 251) as u8));
+        write(
+            "kernels",
+            &format!("shape_{rows}x{inputs}x{outputs}_mode_{mode}"),
+            &bytes,
+        );
+    }
+
+    // kfold: 6,000 samples of distinct labels was slow (here at most 599), too few samples,
+    // more folds than samples, and stratified folds over many classes.
+    let mut many_classes = vec![0u8; 5];
+    many_classes[..2].copy_from_slice(&599u16.to_le_bytes());
+    many_classes[2] = 5;
+    many_classes[3] = 1;
+    many_classes[4] = 255;
+    many_classes.extend((0..599).map(|k| k as u8));
+    write("kfold", "stratified_599_samples_255_classes", &many_classes);
+    write("kfold", "more_folds_than_samples", &[3, 0, 4, 0, 0]);
+    write("kfold", "one_fold", &[10, 0, 1, 0, 0]);
+    write("kfold", "plain_10_of_97", &[97, 0, 10, 9, 0]);
+}
