@@ -75,15 +75,15 @@
 //! network! { pub type Model = (DenseDropout<4, 16, Relu>, Dense<16, 3, Softmax>); }
 //! pub type ModelTrainer = Trainer<Model, Adam<<Model as Network>::Params>, 1>;
 //!
-//! // `const` constructors: validated at compile time by `unwrap_const`.
+//! // `const` constructors: validated at compile time by `const_config!`.
 //! const MODEL: Model = (
 //!     DenseDropout::new(
-//!         Dense::new(Relu).with_kernel_regularizer(unwrap_const(l2(1e-3))),
-//!         unwrap_const(Dropout::new(0.2)),
+//!         Dense::new(Relu).with_kernel_regularizer(const_config!(l2(1e-3))),
+//!         const_config!(Dropout::new(0.2)),
 //!     ),
 //!     Dense::new(Softmax),
 //! );
-//! const TRAINER: ModelTrainer = Trainer::new(unwrap_const(Adam::new(0.01)));
+//! const TRAINER: ModelTrainer = Trainer::new(const_config!(Adam::new(0.01)));
 //!
 //! fn on_device(model: &mut Model, trainer: &mut ModelTrainer, x: &[[f32; 4]], y: &[u8])
 //!     -> Result<(), Error>
@@ -212,8 +212,51 @@ pub use train::{
     RefusedSteps, StepReport, Trainer, evaluate, predict,
 };
 
+/// Evaluates a configuration `Result` at compile time, inside `const { }`, and gives its
+/// value: an `Err` is a compile error, and the expression cannot depend on a run-time value,
+/// so no misuse can panic at run time. For `static`s, `const`s and configuration inside
+/// functions alike.
+///
+/// ```
+/// use microtrain::{Adam, Dense, Dropout, Relu, Trainer, const_config, l2};
+/// static DROPOUT: Dropout<16> = const_config!(Dropout::new(0.2));
+/// fn hidden() -> Dense<4, 16, Relu> {
+///     Dense::new(Relu).with_kernel_regularizer(const_config!(l2(1e-3)))
+/// }
+/// # let _ = (DROPOUT, hidden());
+/// ```
+///
+/// A value known only at run time does not compile (validate it with the constructor's
+/// `Result` instead):
+/// ```compile_fail
+/// use microtrain::{Dropout, const_config};
+/// fn dropout(rate: f32) -> Dropout<16> {
+///     const_config!(Dropout::new(rate))
+/// }
+/// ```
+/// and neither does an invalid constant:
+/// ```compile_fail
+/// use microtrain::{Dropout, const_config};
+/// static DROPOUT: Dropout<16> = const_config!(Dropout::new(1.5));
+/// ```
+#[macro_export]
+macro_rules! const_config {
+    ($config:expr $(,)?) => {
+        const {
+            match $config {
+                ::core::result::Result::Ok(value) => value,
+                #[allow(clippy::panic)]
+                ::core::result::Result::Err(_) => {
+                    ::core::panic!("invalid microtrain configuration in a const context")
+                }
+            }
+        }
+    };
+}
+
 /// Unwraps a `Result` in a `const` context (a compile error if it is `Err`), so that a
-/// validated configuration can initialise a `static`.
+/// validated configuration can initialise a `static`. Prefer [`const_config!`]: this
+/// function can also be called at run time, where an `Err` panics.
 ///
 /// ```
 /// use microtrain::{Dropout, unwrap_const};

@@ -8,8 +8,8 @@
 //! // Keras: Dense(64, relu, kernel_regularizer=l2(0.01)) -> Dropout(0.5) -> Dense(1, sigmoid)
 //! type Tutorial = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
 //! const MODEL: Tutorial = (
-//!     Dense::new(Relu).with_kernel_regularizer(microtrain::unwrap_const(Regularizer::l2(0.01))),
-//!     microtrain::unwrap_const(Dropout::new(0.5)),
+//!     Dense::new(Relu).with_kernel_regularizer(microtrain::const_config!(Regularizer::l2(0.01))),
+//!     microtrain::const_config!(Dropout::new(0.5)),
 //!     Dense::new(Sigmoid),
 //! );
 //! ```
@@ -61,7 +61,7 @@ use crate::layers::{ConstZero, Hidden, Layer, OutputLayer, Parameters, Row};
 ///     /// Keras: Dense(64, relu) -> Dropout(0.5) -> Dense(1, sigmoid) on 30 features.
 ///     pub type Model = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
 /// }
-/// static MODEL: Model = (Dense::new(Relu), unwrap_const(Dropout::new(0.5)), Dense::new(Sigmoid));
+/// static MODEL: Model = (Dense::new(Relu), const_config!(Dropout::new(0.5)), Dense::new(Sigmoid));
 /// assert_eq!(<Model as Network>::WIDTHS, &[30, 64, 64, 1]);
 /// ```
 ///

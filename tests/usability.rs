@@ -99,7 +99,7 @@ fn a_loaded_model_counts_as_initialised() {
 fn dense_dropout_and_static_models_report_their_state() {
     network! { type Fused = (DenseDropout<2, 4, Relu>, Dense<4, 1, Sigmoid>); }
     static FRESH: Fused = (
-        DenseDropout::new(Dense::new(Relu), unwrap_const(Dropout::new(0.5))),
+        DenseDropout::new(Dense::new(Relu), const_config!(Dropout::new(0.5))),
         Dense::new(Sigmoid),
     );
     assert!(!FRESH.is_initialized());
