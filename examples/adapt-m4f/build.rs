@@ -76,7 +76,7 @@ fn main() {
     };
     let mut model: Population = (
         Dense::new(Relu),
-        microtrain::unwrap_const(Dropout::new(0.2)),
+        microtrain::const_config!(Dropout::new(0.2)),
         Dense::new(Softmax),
     );
     if let Err(e) = persist::load(&mut model, &saved) {

@@ -18,8 +18,8 @@ mod store;
 
 use microtrain::{
     Adam, Control, Dataset, Dense, Dropout, EpochReport, Error, FitConfig, Frozen, Network, Relu,
-    SeedableRng, Softmax, SparseCategoricalCrossEntropy, Trainer, Xoshiro128PlusPlus, l2, persist,
-    unwrap_const,
+    SeedableRng, Softmax, SparseCategoricalCrossEntropy, Trainer, Xoshiro128PlusPlus, const_config,
+    l2, persist,
 };
 use platform::say;
 
@@ -48,9 +48,9 @@ const STORE_LEN: usize = persist::training_state_len::<Adapted, AdaptOptimizer>(
 
 /// The factory prefix, in flash.
 static PREFIX: Prefix = Dense::new(Relu).with_params(factory::PREFIX);
-const DROPOUT: Dropout<32> = unwrap_const(Dropout::new(0.2));
+const DROPOUT: Dropout<32> = const_config!(Dropout::new(0.2));
 const HEAD: Head = Dense::new(Softmax)
-    .with_kernel_regularizer(unwrap_const(l2(1e-3)))
+    .with_kernel_regularizer(const_config!(l2(1e-3)))
     .with_params(factory::HEAD);
 
 /// Everything the run keeps in RAM besides its stack; a singleton in `.bss`.
@@ -64,12 +64,12 @@ pub struct App {
 
 impl App {
     fn new() -> Self {
-        let adam = unwrap_const(Adam::new(LEARNING_RATE));
+        let adam = const_config!(Adam::new(LEARNING_RATE));
         Self {
             model: (Frozen::borrowed(&PREFIX), DROPOUT, HEAD),
             trainer: Trainer::new(adam),
             whole: (PREFIX, DROPOUT, HEAD),
-            whole_trainer: Trainer::new(unwrap_const(Adam::new(LEARNING_RATE))),
+            whole_trainer: Trainer::new(const_config!(Adam::new(LEARNING_RATE))),
             store: [0; STORE_LEN],
         }
     }

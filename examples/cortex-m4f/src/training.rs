@@ -9,8 +9,8 @@
 use microtrain::rng::below;
 use microtrain::{
     Adam, Control, Dataset, Dense, DenseDropout, Dropout, EpochReport, Error, FitConfig, Network,
-    Relu, SeedableRng, Softmax, SparseCategoricalCrossEntropy, Trainer, Xoshiro128PlusPlus, l2,
-    unwrap_const,
+    Relu, SeedableRng, Softmax, SparseCategoricalCrossEntropy, Trainer, Xoshiro128PlusPlus,
+    const_config, l2,
 };
 
 /// The Iris data set (Fisher 1936, as scikit-learn ships it): 150 rows of 4 measurements in
@@ -58,8 +58,8 @@ pub type Loss = SparseCategoricalCrossEntropy<u8>;
 pub const fn model() -> Model {
     (
         DenseDropout::new(
-            Dense::new(Relu).with_kernel_regularizer(unwrap_const(l2(1e-3))),
-            unwrap_const(Dropout::new(0.2)),
+            Dense::new(Relu).with_kernel_regularizer(const_config!(l2(1e-3))),
+            const_config!(Dropout::new(0.2)),
         ),
         Dense::new(Softmax),
     )
@@ -67,7 +67,7 @@ pub const fn model() -> Model {
 
 /// A trainer with zeroed state: Adam, learning rate 0.01, Keras' betas and epsilon.
 pub const fn trainer() -> ModelTrainer {
-    Trainer::new(unwrap_const(Adam::new(0.01)))
+    Trainer::new(const_config!(Adam::new(0.01)))
 }
 
 /// The CSV as numbers, `(features, labels)`, parsed at compile time: the table sits in flash
