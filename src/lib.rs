@@ -255,13 +255,17 @@ macro_rules! const_config {
 }
 
 /// Unwraps a `Result` in a `const` context (a compile error if it is `Err`), so that a
-/// validated configuration can initialise a `static`. Prefer [`const_config!`]: this
-/// function can also be called at run time, where an `Err` panics.
+/// validated configuration can initialise a `static`. Deprecated: it can also be called at
+/// run time, where an `Err` panics; [`const_config!`] cannot.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// use microtrain::{Dropout, unwrap_const};
 /// static DROPOUT: Dropout<16> = unwrap_const(Dropout::new(0.2));
 /// ```
+#[deprecated(
+    note = "use `const_config!(…)`, which is evaluated at compile time and cannot panic at run time"
+)]
 pub const fn unwrap_const<T: Copy>(result: Result<T, Error>) -> T {
     match result {
         Ok(value) => value,
