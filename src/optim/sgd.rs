@@ -43,6 +43,10 @@ impl<P: Parameters> Optimizer<P> for Sgd {
     fn learning_rate(&self) -> f32 {
         self.learning_rate
     }
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
+        self.learning_rate = super::checked_learning_rate(learning_rate)?;
+        Ok(())
+    }
     const STATE_LEN: usize = 0;
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         core::iter::empty()
@@ -112,6 +116,10 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
     }
     fn learning_rate(&self) -> f32 {
         self.learning_rate
+    }
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
+        self.learning_rate = super::checked_learning_rate(learning_rate)?;
+        Ok(())
     }
     const STATE_LEN: usize = P::COUNT;
     fn state(&self) -> impl Iterator<Item = &[f32]> {
