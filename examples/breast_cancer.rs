@@ -184,7 +184,7 @@ struct EpochPrinter {
     style: ProgressStyle,
 }
 
-impl Callback for EpochPrinter {
+impl<N, O> Callback<N, O> for EpochPrinter {
     fn on_batch(&mut self, batch: usize, batches: usize) {
         let prefix = format!("{:>2}/{}", self.epoch + 1, self.epochs);
         let bar = self.bar.get_or_insert_with(|| {
@@ -195,7 +195,7 @@ impl Callback for EpochPrinter {
         bar.set_position(batch as u64 + 1);
     }
 
-    fn on_epoch(&mut self, report: &EpochReport) -> Control {
+    fn on_epoch(&mut self, report: &EpochReport, _: &N, _: &O) -> Control {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

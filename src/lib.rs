@@ -59,7 +59,9 @@
 //! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets |
 //! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
 //! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |
-//! | stop early | [`FitConfig::with_patience`] (Keras' `EarlyStopping` on the validation loss), or return [`Control::Stop`] from the callback |
+//! | stop early | [`EarlyStopping`] in [`FitConfig::with_early_stopping`] (Keras' `EarlyStopping`: monitor, `min_delta`, patience, baseline, `start_from_epoch`, `restore_best_weights` with [`Trainer::with_best_weights`]); [`FitConfig::with_patience`] for the short form; or return [`Control::Stop`] from the callback |
+//! | adapt the learning rate | [`ReduceLrOnPlateau`] in [`FitConfig::with_reduce_lr_on_plateau`] (Keras' `ReduceLROnPlateau`); [`Optimizer::set_learning_rate`] |
+//! | checkpoint during training | a [`Callback`] sees the model and optimizer after each epoch ([`with_model`] for a closure); [`persist::save`] |
 //! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); sizes from [`persist::parameters_len`] |
 //! | inspect | [`Trainer::summary`] / [`summary()`] (Keras' `model.summary()`), [`Trainer::TRAINING_RAM_BYTES`], [`Trainer::gradients`] |
 //! | run on a device | the recipe below; [`predict`] or [`Network::infer`] for inference |
@@ -207,6 +209,10 @@ pub use replay::ReplayBuffer;
 pub use split::{Split, stratified_split};
 pub use standardize::Standardizer;
 pub use summary::{Summary, summary};
+pub use train::{
+    BestWeights, BestWeightsBuffer, EarlyStopping, EarlyStoppingState, EarlyStoppingVerdict, Mode,
+    Monitor, NoBestWeights, ReduceLrOnPlateau, ReduceLrOnPlateauState, WithModel, with_model,
+};
 pub use train::{
     Callback, Clipping, Control, Dataset, EpochReport, FitConfig, FitSummary, Metrics,
     RefusedSteps, StepReport, Trainer, evaluate, predict,

@@ -193,7 +193,7 @@ pub fn train_tutorial(
     rate: f32,
     epochs: usize,
     seed: u64,
-    callback: impl Callback,
+    callback: impl Callback<Tutorial, Adam<<Tutorial as Network>::Params>>,
 ) -> Result<Trained<Tutorial>> {
     let mut model = tutorial_model(l2, rate)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
