@@ -139,6 +139,17 @@ pub enum Error {
     /// construction leaves them: it was never initialised (`model.initialize(&mut rng)`) nor
     /// loaded, and training would keep every unit of a layer alike.
     Uninitialized,
+    /// Saved optimizer state written by another optimizer, or under settings the state
+    /// depends on that differ (Adam's betas): see [`crate::StateTag`]. The kinds are equal
+    /// when only the settings differ.
+    OptimizerMismatch {
+        /// The kind of optimizer that wrote the state (`*b"ADMW"`).
+        saved: [u8; 4],
+        /// The kind of optimizer loading it.
+        expected: [u8; 4],
+    },
+    /// A saved generator state no generator can be in (xoshiro's all-zero state).
+    GeneratorState,
     /// An early-stopping `baseline` that is NaN or infinite.
     Baseline {
         /// The refused value.
@@ -244,6 +255,23 @@ impl fmt::Display for Error {
                 "a layer's weights are all zero: initialise the model \
                  (`model.initialize(&mut rng)`) or load saved parameters before training"
             ),
+            Error::OptimizerMismatch { saved, expected } => {
+                if saved == expected {
+                    write!(
+                        f,
+                        "saved optimizer state was written by {} with other settings (betas)",
+                        Kind(saved)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "saved optimizer state was written by {}, not by {}",
+                        Kind(saved),
+                        Kind(expected)
+                    )
+                }
+            }
+            Error::GeneratorState => write!(f, "saved generator state is all zeros"),
             Error::Baseline { baseline } => {
                 write!(f, "early-stopping baseline {baseline} is not finite")
             }
@@ -266,6 +294,19 @@ impl fmt::Display for Error {
                 "restore_best_weights needs a trainer built with `with_best_weights()`"
             ),
         }
+    }
+}
+
+/// An optimizer's kind ([`crate::StateTag::kind`]) as its bytes, e.g. `b"ADAM"`.
+struct Kind([u8; 4]);
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for byte in self.0 {
+            write!(f, "{}", core::ascii::escape_default(byte))?;
+        }
+        f.write_str("\"")
     }
 }
 
@@ -294,6 +335,7 @@ fn write_bits(value: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 enum Field {
     Float(f32),
     Count(usize),
+    Kind([u8; 4]),
     Name(&'static str),
 }
 
@@ -302,6 +344,7 @@ impl fmt::Debug for Field {
         match *self {
             Field::Float(value) => fmt::Debug::fmt(&FloatField(value), f),
             Field::Count(value) => fmt::Debug::fmt(&value, f),
+            Field::Kind(kind) => fmt::Display::fmt(&Kind(kind), f),
             Field::Name(value) => fmt::Debug::fmt(value, f),
         }
     }
@@ -353,6 +396,14 @@ impl Error {
                 ("SplitSize", two("requested", requested, "samples", samples))
             }
             Error::Uninitialized => ("Uninitialized", [None, None]),
+            Error::OptimizerMismatch { saved, expected } => (
+                "OptimizerMismatch",
+                [
+                    Some(("saved", Field::Kind(saved))),
+                    Some(("expected", Field::Kind(expected))),
+                ],
+            ),
+            Error::GeneratorState => ("GeneratorState", [None, None]),
             Error::Baseline { baseline } => ("Baseline", one("baseline", Float(baseline))),
             Error::Factor { factor } => ("Factor", one("factor", Float(factor))),
             Error::MinLearningRate { min_lr } => ("MinLearningRate", one("min_lr", Float(min_lr))),
@@ -436,5 +487,21 @@ mod tests {
             assert_eq!(u32::from_str_radix(hex, 16), Ok(value.to_bits()), "{text}");
         }
         assert_eq!(format!("{:?}", Bits(1.5)), "f32::from_bits(0x3fc00000)");
+    }
+
+    #[test]
+    fn optimizer_kinds_print_as_byte_strings() {
+        let mismatch = Error::OptimizerMismatch {
+            saved: *b"ADMW",
+            expected: *b"AD\0M",
+        };
+        assert_eq!(
+            format!("{mismatch:?}"),
+            r#"OptimizerMismatch { saved: b"ADMW", expected: b"AD\x00M" }"#
+        );
+        assert_eq!(
+            format!("{mismatch}"),
+            r#"saved optimizer state was written by b"ADMW", not by b"AD\x00M""#
+        );
     }
 }
