@@ -139,6 +139,23 @@ pub enum Error {
     /// construction leaves them: it was never initialised (`model.initialize(&mut rng)`) nor
     /// loaded, and training would keep every unit of a layer alike.
     Uninitialized,
+    /// A label-smoothing amount outside `[0, 1]` (Keras' `label_smoothing`).
+    LabelSmoothing {
+        /// The refused amount.
+        label_smoothing: f32,
+    },
+    /// Sample weights of another length than the samples.
+    WeightCount {
+        /// Number of samples.
+        samples: usize,
+        /// Number of weights.
+        weights: usize,
+    },
+    /// A sample or class weight that is negative or not finite.
+    Weight {
+        /// The refused weight.
+        weight: f32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -220,6 +237,18 @@ impl fmt::Display for Error {
                 "a layer's weights are all zero: initialise the model \
                  (`model.initialize(&mut rng)`) or load saved parameters before training"
             ),
+            Error::LabelSmoothing { label_smoothing } => {
+                write!(f, "label smoothing {label_smoothing} is outside [0, 1]")
+            }
+            Error::WeightCount { samples, weights } => {
+                write!(f, "{samples} samples but {weights} sample weights")
+            }
+            Error::Weight { weight } => {
+                write!(
+                    f,
+                    "sample or class weight {weight} is negative or not finite"
+                )
+            }
         }
     }
 }
@@ -306,6 +335,14 @@ impl Error {
                 ("SplitSize", two("requested", requested, "samples", samples))
             }
             Error::Uninitialized => ("Uninitialized", [None, None]),
+            Error::LabelSmoothing { label_smoothing } => (
+                "LabelSmoothing",
+                one("label_smoothing", Float(label_smoothing)),
+            ),
+            Error::WeightCount { samples, weights } => {
+                ("WeightCount", two("samples", samples, "weights", weights))
+            }
+            Error::Weight { weight } => ("Weight", one("weight", Float(weight))),
         }
     }
 }

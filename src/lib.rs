@@ -197,6 +197,10 @@ pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
     MeanSquaredError, SparseCategoricalCrossEntropy,
 };
+pub use loss::{
+    CategoricalCrossEntropyFromLogits, LabelSmoothing, SmoothLabels,
+    SparseCategoricalCrossEntropyFromLogits,
+};
 pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};

@@ -317,7 +317,10 @@ where
         .samples()
         .iter()
         .zip(data.targets())
-        .map(|(x, t)| f64::from(loss.value(&model.infer(x), t)))
+        .map(|(x, t)| {
+            let output = crate::train::loss_output(model, loss, x);
+            f64::from(loss.value(&output, t))
+        })
         .sum();
     (total / data.len().max(1) as f64) as f32
 }
