@@ -58,11 +58,11 @@ impl SmoothLabels for CategoricalCrossEntropyFromLogits {
 ///
 /// ```
 /// use microtrain::*;
-/// // Keras: BinaryCrossentropy(label_smoothing=0.2): target 1 becomes 0.9, 0 becomes 0.1.
-/// let loss = BinaryCrossEntropy::with_label_smoothing(0.2)?;
-/// assert_eq!(loss.label_smoothing(), 0.2);
+/// // Keras: BinaryCrossentropy(label_smoothing=0.5): target 1 becomes 0.75, 0 becomes 0.25.
+/// let loss = BinaryCrossEntropy::with_label_smoothing(0.5)?;
+/// assert_eq!(loss.label_smoothing(), 0.5);
 /// assert_eq!(Loss::<Sigmoid, [f32; 1]>::value(&loss, &[0.9], &[1.0]),
-///     Loss::<Sigmoid, [f32; 1]>::value(&BinaryCrossEntropy, &[0.9], &[0.9]));
+///     Loss::<Sigmoid, [f32; 1]>::value(&BinaryCrossEntropy, &[0.9], &[0.75]));
 /// assert!(CategoricalCrossEntropy::with_label_smoothing(1.5).is_err());
 /// # Ok::<(), microtrain::Error>(())
 /// ```
