@@ -472,10 +472,17 @@ fn weighted_run(kind: &str) {
     );
 
     // Keras' evaluate(sample_weight=…) (its evaluate takes no class weights).
-    let evaluated = match kind {
-        "sample_weights" => evaluate(&model, &loss, data).unwrap(),
-        _ => evaluate(&model, &loss, Dataset::new(&x, &y).unwrap()).unwrap(),
+    let evaluated_data = match kind {
+        "sample_weights" => data,
+        _ => Dataset::new(&x, &y).unwrap(),
     };
+    let evaluated = evaluate(&model, &loss, evaluated_data).unwrap();
+    // No penalty here: the loss without it is the same weighted mean.
+    let without_penalty = data_loss(&model, &loss, evaluated_data);
+    assert!(
+        (without_penalty - evaluated.loss).abs() <= 1e-6,
+        "{without_penalty}"
+    );
     assert_close(
         &format!("{kind}: evaluate"),
         &[evaluated.loss],

@@ -16,7 +16,7 @@ pub struct Dataset<'a, I, T> {
 
 /// The weights of a weighted [`Dataset`]: an empty slice stands for no weights of that kind.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Weights<'a> {
+pub(crate) struct Weights<'a> {
     samples: &'a [f32],
     classes: &'a [f32],
 }
@@ -25,7 +25,7 @@ impl Weights<'_> {
     /// The weight of sample `index`, whose target is of class `class`: the product of its
     /// sample weight and its class's weight; 1 for a class past the class weights (as
     /// Keras' `class_weight.get(class, 1.0)`).
-    pub(super) fn of(&self, index: usize, class: usize) -> f32 {
+    pub(crate) fn of(&self, index: usize, class: usize) -> f32 {
         let sample = if self.samples.is_empty() {
             1.0
         } else {
@@ -193,7 +193,7 @@ impl<'a, I, T> Dataset<'a, I, T> {
     }
 
     /// The weights, or `None` for an unweighted data set (every weight 1).
-    pub(super) const fn weights(&self) -> Option<Weights<'a>> {
+    pub(crate) const fn weights(&self) -> Option<Weights<'a>> {
         self.weights
     }
 }

@@ -30,7 +30,9 @@ pub use fit::{Callback, Control, EpochReport, FitConfig, FitSummary, RefusedStep
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StepReport {
-    /// Mean loss over the batch plus the regularization term.
+    /// Mean loss over the batch plus the regularization term; with sample or class weights
+    /// ([`Dataset::with_sample_weights`]) the batch's `Σ wᵢ·lᵢ / rows`, as Keras'
+    /// `sum_over_batch_size`.
     pub loss: f32,
     /// Sum over the batch of each sample's accuracy, if defined.
     pub correct: Option<f32>,
