@@ -56,8 +56,8 @@
 //! | task | what to use |
 //! |---|---|
 //! | define a model | [`network!`] over a tuple of [`Dense`], [`Dropout`], [`DenseDropout`]; activations in [`activation`]; penalties [`l1`], [`l2`], [`l1_l2`]; [`Dense::with_max_norm`] |
-//! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets |
-//! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
+//! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets, with Keras' sample and class weights ([`Dataset::with_sample_weights`], [`Dataset::with_class_weights`]) |
+//! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]: from logits, label smoothing); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
 //! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |
 //! | stop early | [`EarlyStopping`] in [`FitConfig::with_early_stopping`] (Keras' `EarlyStopping`: monitor, `min_delta`, patience, baseline, `start_from_epoch`, `restore_best_weights` with [`Trainer::with_best_weights`]); [`FitConfig::with_patience`] for the short form; or return [`Control::Stop`] from the callback |
 //! | adapt the learning rate | [`ReduceLrOnPlateau`] in [`FitConfig::with_reduce_lr_on_plateau`] (Keras' `ReduceLROnPlateau`); [`Optimizer::set_learning_rate`] |
@@ -198,6 +198,10 @@ pub use layers::{
 pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
     MeanSquaredError, SparseCategoricalCrossEntropy,
+};
+pub use loss::{
+    CategoricalCrossEntropyFromLogits, LabelSmoothing, SmoothLabels,
+    SparseCategoricalCrossEntropyFromLogits,
 };
 pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
