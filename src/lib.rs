@@ -153,9 +153,11 @@
         clippy::arithmetic_side_effects
     )
 )]
-#![cfg_attr(not(feature = "fpu-sqrt"), forbid(unsafe_code))]
+#![cfg_attr(not(any(feature = "fpu-sqrt", simd_dispatch)), forbid(unsafe_code))]
 // With `fpu-sqrt`, `deny`: `math::arm_fpu` (hard-float ARM only) allows its FPU square roots.
-#![cfg_attr(feature = "fpu-sqrt", deny(unsafe_code))]
+// With run-time dispatch (x86_64 with `std`), `deny`: `kernels::avx2::vector` allows the
+// AVX2 + FMA entries and intrinsics.
+#![cfg_attr(any(feature = "fpu-sqrt", simd_dispatch), deny(unsafe_code))]
 #![deny(missing_docs)]
 // Integer overflow and division by zero (index arithmetic) count as panics too.
 #![deny(clippy::arithmetic_side_effects)]

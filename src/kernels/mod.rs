@@ -26,13 +26,25 @@
 
 use crate::penalty::Regularizer;
 
+#[cfg(simd_dispatch)]
+pub mod avx2;
+#[cfg(simd_dispatch)]
+mod dispatch;
 pub mod scalar;
 pub mod simd;
 
+#[cfg(simd_dispatch)]
+pub use dispatch::*;
 #[cfg(any(feature = "scalar", not(simd_by_default)))]
 pub use scalar::*;
-#[cfg(all(not(feature = "scalar"), simd_by_default))]
+#[cfg(all(not(feature = "scalar"), simd_by_default, not(simd_dispatch)))]
 pub use simd::*;
+
+/// True when the dense products and Adam are chosen at run time: a build for x86_64 with
+/// the `std` feature and without AVX2 + FMA enabled at compile time runs the
+/// AVX2 + FMA kernels of `kernels::avx2` on CPUs that have them, the [`simd`] ones
+/// elsewhere.
+pub const DISPATCHED: bool = cfg!(simd_dispatch);
 
 /// True when the active set is [`simd`].
 pub const SIMD_ACTIVE: bool = cfg!(all(not(feature = "scalar"), simd_by_default));
