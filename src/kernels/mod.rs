@@ -49,6 +49,17 @@ pub const DISPATCHED: bool = cfg!(simd_dispatch);
 /// True when the active set is [`simd`].
 pub const SIMD_ACTIVE: bool = cfg!(all(not(feature = "scalar"), simd_by_default));
 
+/// Work outside the kernels whose loops the compiler vectorizes, which a build with run-time
+/// dispatch compiles again for AVX2 (`kernels::avx2`): e.g. the dropout masks' bit
+/// extraction, for which SSE2 has no per-lane shifts. `run` must be `#[inline(always)]`, so
+/// that its body is compiled inside the function that enables the features.
+pub(crate) trait Work {
+    /// What the work returns.
+    type Output;
+    /// Does the work.
+    fn run(self) -> Self::Output;
+}
+
 /// The dimensions of one dense product: `rows` samples, `inputs` → `outputs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {

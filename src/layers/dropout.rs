@@ -139,13 +139,20 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
         // then constants and the blocks take a third of the time (x86_64 with AVX-512,
         // `dropout_mask`). Without them, one copy for all widths keeps the code small.
         if crate::kernels::SIMD_ACTIVE {
-            match bits {
-                1 => shared_draws(1, &mut generator, values, f),
-                2 => shared_draws(2, &mut generator, values, f),
-                4 => shared_draws(4, &mut generator, values, f),
-                8 => shared_draws(8, &mut generator, values, f),
-                _ => shared_draws(16, &mut generator, values, f),
+            let blocks = MaskBlocks {
+                bits,
+                generator: &mut generator,
+                values,
+                f,
+            };
+            // A default x86_64 build has SSE2 only, which has no per-lane shifts for the
+            // bit extraction: compiled for AVX2 where the CPU has it (`kernels::avx2`).
+            #[cfg(simd_dispatch)]
+            if let Some(cpu) = crate::kernels::avx2::Avx2Fma::detect() {
+                cpu.run(blocks);
+                return;
             }
+            crate::kernels::Work::run(blocks);
         } else {
             shared_draws(bits, &mut generator, values, f);
         }
@@ -215,6 +222,35 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
                 *v = if draw >= threshold { scale } else { 0.0 };
             }
         });
+    }
+}
+
+/// The blocks of `Dropout::for_each_mask_block` with vector units: one copy of the loop
+/// per width, each unit's word and shift constants in it.
+struct MaskBlocks<'a, T, G, F> {
+    bits: u32,
+    generator: &'a mut G,
+    values: &'a mut [T],
+    f: F,
+}
+
+impl<T, G: Rng, F: FnMut(&mut [T], &[u32])> crate::kernels::Work for MaskBlocks<'_, T, G, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            bits,
+            generator,
+            values,
+            f,
+        } = self;
+        match bits {
+            1 => shared_draws(1, generator, values, f),
+            2 => shared_draws(2, generator, values, f),
+            4 => shared_draws(4, generator, values, f),
+            8 => shared_draws(8, generator, values, f),
+            _ => shared_draws(16, generator, values, f),
+        }
     }
 }
 

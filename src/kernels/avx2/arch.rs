@@ -14,7 +14,7 @@ use core::arch::x86_64::*;
 use core::ops::{Add, AddAssign, BitAnd, Div, Mul, Sub};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use crate::kernels::{AdamStep, Shape};
+use crate::kernels::{AdamStep, Shape, Work};
 use crate::penalty::Regularizer;
 
 /// Proof that the running CPU has AVX2 and FMA: the key to the kernels compiled for them
@@ -65,6 +65,21 @@ impl Avx2Fma {
         DETECTED.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
         present.then_some(Self(()))
     }
+}
+
+impl Avx2Fma {
+    /// Does `work` in a function compiled with AVX2 and FMA enabled (see [`Work`]).
+    #[inline]
+    pub(crate) fn run<W: Work>(self, work: W) -> W::Output {
+        // SAFETY: `self` exists only if `Avx2Fma::detect` found AVX2 and FMA on this CPU,
+        // the features `run_avx2_fma` is compiled with.
+        unsafe { run_avx2_fma(work) }
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2_fma<W: Work>(work: W) -> W::Output {
+    work.run()
 }
 
 /// The entries of the AVX2 + FMA kernels: for each, a function compiled with the features
