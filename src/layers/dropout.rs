@@ -146,7 +146,9 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
                 f,
             };
             // A default x86_64 build has SSE2 only, which has no per-lane shifts for the
-            // bit extraction: compiled for AVX2 where the CPU has it (`kernels::avx2`).
+            // bit extraction: compiled for AVX2 where the CPU has it (`kernels::avx2`). Out
+            // of line there, so `f` takes its factors by value (`move`): captured by
+            // reference, they could alias the values and the apply loop stayed scalar.
             #[cfg(simd_dispatch)]
             if let Some(cpu) = crate::kernels::avx2::Avx2Fma::detect() {
                 cpu.run(blocks);
@@ -162,7 +164,7 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     /// mask that `seed` gives: the same values and bits as the forward pass's output.
     pub(super) fn scale_by_mask(&self, seed: u64, values: &mut [f32]) {
         let (scale, threshold) = (self.scale(), self.threshold);
-        self.for_each_mask_block(seed, values, |values, draws| {
+        self.for_each_mask_block(seed, values, move |values, draws| {
             for (v, &draw) in values.iter_mut().zip(draws) {
                 *v = if draw >= threshold { *v * scale } else { 0.0 };
             }
@@ -217,7 +219,7 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     /// unit is multiplied by (`0` or `1 / (1 - rate)`). Backward replays the mask this way.
     pub fn mask_factors(&self, seed: u64, out: &mut [[f32; N]]) {
         let (scale, threshold) = (self.scale(), self.threshold);
-        self.for_each_mask_block(seed, out.as_flattened_mut(), |values, draws| {
+        self.for_each_mask_block(seed, out.as_flattened_mut(), move |values, draws| {
             for (v, &draw) in values.iter_mut().zip(draws) {
                 *v = if draw >= threshold { scale } else { 0.0 };
             }
@@ -346,7 +348,7 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
         let (scale, threshold) = (self.scale(), self.threshold);
         let output = output.get_mut(..rows.saturating_mul(N)).unwrap_or_default();
         let mut inputs = input.chunks(MASK_BLOCK);
-        self.for_each_mask_block(seed.get(), output, |outputs, draws| {
+        self.for_each_mask_block(seed.get(), output, move |outputs, draws| {
             let inputs = inputs.next().unwrap_or_default();
             for ((y, x), &draw) in outputs.iter_mut().zip(inputs).zip(draws) {
                 *y = if draw >= threshold { x * scale } else { 0.0 };
