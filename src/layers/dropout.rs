@@ -149,12 +149,7 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
             // bit extraction: compiled for AVX2 where the CPU has it (`kernels::avx2`). Out
             // of line there, so `f` takes its factors by value (`move`): captured by
             // reference, they could alias the values and the apply loop stayed scalar.
-            #[cfg(simd_dispatch)]
-            if let Some(cpu) = crate::kernels::avx2::Avx2Fma::detect() {
-                cpu.run(blocks);
-                return;
-            }
-            crate::kernels::Work::run(blocks);
+            crate::kernels::vectorized(blocks);
         } else {
             shared_draws(bits, &mut generator, values, f);
         }

@@ -12,6 +12,11 @@
 //! dense kernels and shapes, all but the weight gradient of a single row (bound by its
 //! read-modify-write of `d_weights`, slightly faster with `f32x8`).
 //!
+//! A default x86_64 build with the `std` feature also compiles the dense products and Adam
+//! of these files a second time, for AVX2 + FMA, and chooses between the two at run time
+//! (`kernels::avx2`); nothing in the files differs between the two instantiations but what
+//! their parent module binds: `V`, [`LANES`], `each_lane`, the tiles and `out_of_line`.
+//!
 //! # How the dense products are blocked
 //! - [`dense_forward`] has both operands contiguous along the reduction (`x` rows and
 //!   `W` rows), so each output is a dot product. A tile of rows × outputs keeps one
@@ -223,8 +228,8 @@ pub fn dense_bias_gradient(
 }
 
 /// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
-/// `w -= lr·m / (sqrt(v) + ε)`, each new value [flushed](kernels::flush_subnormal) to zero
-/// below `f32::MIN_POSITIVE` (see [`kernels::FLUSHES_SUBNORMALS`]).
+/// `w -= lr·m / (sqrt(v) + ε)`, each new value [flushed](super::flush_subnormal) to zero
+/// below `f32::MIN_POSITIVE` (see [`super::FLUSHES_SUBNORMALS`]).
 pub fn adam_update(
     weights: &mut [f32],
     grads: &[f32],
