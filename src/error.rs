@@ -139,6 +139,22 @@ pub enum Error {
     /// construction leaves them: it was never initialised (`model.initialize(&mut rng)`) nor
     /// loaded, and training would keep every unit of a layer alike.
     Uninitialized,
+    /// A weight constraint's bound or rate out of range (e.g. `MinMaxNorm` with
+    /// `min_value > max_value`, or a `rate` outside `[0, 1]`).
+    ConstraintValue {
+        /// The value refused.
+        value: f32,
+    },
+    /// A norm constraint's axis other than 0 or 1 (Keras' axes of a `Dense` kernel).
+    ConstraintAxis {
+        /// The axis asked for.
+        axis: usize,
+    },
+    /// A `GaussianNoise` standard deviation that is negative or not finite.
+    NoiseStddev {
+        /// The standard deviation asked for.
+        stddev: f32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -172,6 +188,15 @@ impl fmt::Display for Error {
             }
             Error::MaxNorm { max_value } => {
                 write!(f, "max-norm {max_value} is not finite and positive")
+            }
+            Error::ConstraintValue { value } => {
+                write!(f, "constraint bound or rate {value} is out of range")
+            }
+            Error::ConstraintAxis { axis } => {
+                write!(f, "constraint axis {axis} is neither 0 nor 1")
+            }
+            Error::NoiseStddev { stddev } => {
+                write!(f, "noise stddev {stddev} is negative or not finite")
             }
             Error::BatchSize => write!(f, "batch size must be at least 1"),
             Error::EmptyData => write!(f, "no samples were given"),
@@ -306,6 +331,9 @@ impl Error {
                 ("SplitSize", two("requested", requested, "samples", samples))
             }
             Error::Uninitialized => ("Uninitialized", [None, None]),
+            Error::ConstraintValue { value } => ("ConstraintValue", one("value", Float(value))),
+            Error::ConstraintAxis { axis } => ("ConstraintAxis", one("axis", Count(axis))),
+            Error::NoiseStddev { stddev } => ("NoiseStddev", one("stddev", Float(stddev))),
         }
     }
 }

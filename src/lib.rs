@@ -164,6 +164,7 @@
 extern crate std;
 
 pub mod activation;
+pub mod constraint;
 pub mod cv;
 pub mod error;
 #[cfg(feature = "safetensors")]
@@ -184,11 +185,13 @@ pub mod standardize;
 pub mod summary;
 pub mod train;
 
+pub use activation::Selu;
 pub use activation::{
     Activation, Elementwise, Identity, LeakyRelu, Relu, Sigmoid, SignDerivative, Softmax, Tanh,
 };
 pub use cv::KFold;
 pub use error::Error;
+pub use layers::{AlphaDropout, GaussianDropout, GaussianNoise};
 pub use layers::{
     ConstZero, Dense, DenseDropout, DenseParams, Dropout, Frozen, Hidden, Initializer, Layer,
     NoParams, OutputLayer, Parameters, Row,
@@ -200,6 +203,7 @@ pub use loss::{
 pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
+pub use penalty::{ActivityRegularizer, NoActivityRegularizer};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;

@@ -128,6 +128,9 @@ pub trait Network {
 
     /// Inference on one sample; dropout is the identity.
     fn infer(&self, input: &Self::Input) -> Self::Output;
+    /// Inference on one sample, with the sum of its layers' activity-regularization terms
+    /// for it ([`Layer::activity_loss`] of one row; 0 without activity regularizers).
+    fn infer_with_activity(&self, input: &Self::Input) -> (Self::Output, f32);
     /// The last layer's activation.
     fn output_activation(&self) -> &Self::OutputActivation;
     /// The batch's input rows inside a workspace.
@@ -239,6 +242,19 @@ macro_rules! infer_chain {
     }};
 }
 
+macro_rules! infer_activity_chain {
+    ($s:ident, $x:expr, $act:ident; $i:tt) => {{
+        let y = $s.$i.infer($x);
+        $act += $s.$i.activity_loss(core::slice::from_ref(&y));
+        y
+    }};
+    ($s:ident, $x:expr, $act:ident; $i:tt $($rest:tt)+) => {{
+        let y = $s.$i.infer($x);
+        $act += $s.$i.activity_loss(core::slice::from_ref(&y));
+        infer_activity_chain!($s, &y, $act; $($rest)+)
+    }};
+}
+
 macro_rules! forward_chain {
     ($s:ident, $rng:ident, $rows:ident; $src:ident;) => {};
     ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
@@ -258,8 +274,12 @@ macro_rules! backward_chain {
         backward_chain!($s, $rows, $pen, $below; ($i, $a, $c, $g) $($rest)*);
         $pen += $s.$i.parameter_gradients(head(&$pa[..], $rows), head(&$a[..], $rows), $g);
         if $below[$i] {
-            $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
-            $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+            let upper = head(&$a[..], $rows);
+            $pen += $s.$pi.backward_through_output(head_mut(&mut $pa[..], $rows), $pc, |first, rows| {
+                $s.$i.propagate(upper.get(first..).unwrap_or_default(), rows, $c);
+            });
+        } else {
+            $pen += $s.$pi.activity_loss(head(&$pa[..], $rows));
         }
     };
 }
@@ -308,6 +328,12 @@ macro_rules! tuple_network {
 
             fn infer(&self, input: &Self::Input) -> Self::Output {
                 infer_chain!(self, input; $($i)+)
+            }
+
+            fn infer_with_activity(&self, input: &Self::Input) -> (Self::Output, f32) {
+                let mut activity = 0.0f32;
+                let output = infer_activity_chain!(self, input, activity; $($i)+);
+                (output, activity)
             }
 
             fn output_activation(&self) -> &Self::OutputActivation {

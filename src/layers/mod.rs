@@ -21,11 +21,13 @@ mod dense;
 mod dense_dropout;
 mod dropout;
 mod frozen;
+mod noise;
 
 pub use dense::{Dense, DenseParams, Initializer};
 pub use dense_dropout::DenseDropout;
 pub use dropout::{Dropout, MaskSeed};
 pub use frozen::Frozen;
+pub use noise::{AlphaDropout, GaussianDropout, GaussianNoise};
 
 /// A value that has an all-zero constant, so that models and trainers can be built in a
 /// `const` context and placed in a `static` (zero-initialised memory costs no flash).
@@ -195,6 +197,13 @@ pub trait Layer {
     }
     /// Projects the parameters back onto their constraint (e.g. max-norm) after an update.
     fn apply_constraints(&mut self) {}
+    /// This layer's activity-regularization term of the loss for a batch of its outputs:
+    /// the regularizer summed over the rows, divided by their number (Keras 3). 0 for a
+    /// layer without one, the default.
+    fn activity_loss(&self, outputs: &[Self::Output]) -> f32 {
+        let _ = outputs;
+        0.0
+    }
 }
 
 /// A layer that may end a network: its activation is what a [`crate::Loss`] pairs with.
@@ -205,4 +214,25 @@ pub trait OutputLayer: Layer {}
 pub trait Hidden: Layer {
     /// Replaces this layer's outputs by `∂output/∂(pre-activation)`, elementwise.
     fn derivative_of_output(&self, output: &mut [Self::Output], cache: &Self::Cache);
+
+    /// The backward step through this layer's outputs: on entry `output` holds them; on
+    /// return it holds `δ = ∂loss/∂(pre-activation)`. `propagate(first, rows)` multiplies
+    /// the gradient from the layer above, `∂loss/∂output` of the rows `first..`, into
+    /// `rows` (the layer above's [`Layer::propagate`]). Returns this layer's
+    /// activity-regularization term of the loss ([`Layer::activity_loss`]).
+    ///
+    /// The default is the protocol of the module docs: [`Hidden::derivative_of_output`],
+    /// then one `propagate` over every row. A layer with an activity regularizer
+    /// overrides it to add the regularizer's gradient to `∂loss/∂output` before its
+    /// activation's derivative multiplies in.
+    fn backward_through_output(
+        &self,
+        output: &mut [Self::Output],
+        cache: &Self::Cache,
+        mut propagate: impl FnMut(usize, &mut [Self::Output]),
+    ) -> f32 {
+        self.derivative_of_output(output, cache);
+        propagate(0, output);
+        0.0
+    }
 }

@@ -59,8 +59,8 @@ where
             return Err(Error::NonFinite);
         }
         loss.check(target)?;
-        let output = model.infer(sample);
-        sum.add(loss.value(&output, target), 1.0, n);
+        let (output, activity) = model.infer_with_activity(sample);
+        sum.add(loss.value(&output, target) + activity, 1.0, n);
         if let Some(a) = loss.accuracy(&output, target) {
             correct = Some(correct.unwrap_or(0.0) + a);
         }
