@@ -139,6 +139,17 @@ pub enum Error {
     /// construction leaves them: it was never initialised (`model.initialize(&mut rng)`) nor
     /// loaded, and training would keep every unit of a layer alike.
     Uninitialized,
+    /// Saved optimizer state written by another optimizer, or under settings the state
+    /// depends on that differ (Adam's betas): see [`crate::StateTag`]. The kinds are equal
+    /// when only the settings differ.
+    OptimizerMismatch {
+        /// The kind of optimizer that wrote the state (`*b"ADMW"`).
+        saved: [u8; 4],
+        /// The kind of optimizer loading it.
+        expected: [u8; 4],
+    },
+    /// A saved generator state no generator can be in (xoshiro's all-zero state).
+    GeneratorState,
     /// A weight constraint's bound or rate out of range (e.g. `MinMaxNorm` with
     /// `min_value > max_value`, or a `rate` outside `[0, 1]`).
     ConstraintValue {
@@ -245,7 +256,37 @@ impl fmt::Display for Error {
                 "a layer's weights are all zero: initialise the model \
                  (`model.initialize(&mut rng)`) or load saved parameters before training"
             ),
+            Error::OptimizerMismatch { saved, expected } => {
+                if saved == expected {
+                    write!(
+                        f,
+                        "saved optimizer state was written by {} with other settings (betas)",
+                        Kind(saved)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "saved optimizer state was written by {}, not by {}",
+                        Kind(saved),
+                        Kind(expected)
+                    )
+                }
+            }
+            Error::GeneratorState => write!(f, "saved generator state is all zeros"),
         }
+    }
+}
+
+/// An optimizer's kind ([`crate::StateTag::kind`]) as its bytes, e.g. `b"ADAM"`.
+struct Kind([u8; 4]);
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for byte in self.0 {
+            write!(f, "{}", core::ascii::escape_default(byte))?;
+        }
+        f.write_str("\"")
     }
 }
 
@@ -274,6 +315,7 @@ fn write_bits(value: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 enum Field {
     Float(f32),
     Count(usize),
+    Kind([u8; 4]),
 }
 
 impl fmt::Debug for Field {
@@ -281,6 +323,7 @@ impl fmt::Debug for Field {
         match *self {
             Field::Float(value) => fmt::Debug::fmt(&FloatField(value), f),
             Field::Count(value) => fmt::Debug::fmt(&value, f),
+            Field::Kind(kind) => fmt::Display::fmt(&Kind(kind), f),
         }
     }
 }
@@ -331,6 +374,14 @@ impl Error {
                 ("SplitSize", two("requested", requested, "samples", samples))
             }
             Error::Uninitialized => ("Uninitialized", [None, None]),
+            Error::OptimizerMismatch { saved, expected } => (
+                "OptimizerMismatch",
+                [
+                    Some(("saved", Field::Kind(saved))),
+                    Some(("expected", Field::Kind(expected))),
+                ],
+            ),
+            Error::GeneratorState => ("GeneratorState", [None, None]),
             Error::ConstraintValue { value } => ("ConstraintValue", one("value", Float(value))),
             Error::ConstraintAxis { axis } => ("ConstraintAxis", one("axis", Count(axis))),
             Error::NoiseStddev { stddev } => ("NoiseStddev", one("stddev", Float(stddev))),
@@ -409,5 +460,21 @@ mod tests {
             assert_eq!(u32::from_str_radix(hex, 16), Ok(value.to_bits()), "{text}");
         }
         assert_eq!(format!("{:?}", Bits(1.5)), "f32::from_bits(0x3fc00000)");
+    }
+
+    #[test]
+    fn optimizer_kinds_print_as_byte_strings() {
+        let mismatch = Error::OptimizerMismatch {
+            saved: *b"ADMW",
+            expected: *b"AD\0M",
+        };
+        assert_eq!(
+            format!("{mismatch:?}"),
+            r#"OptimizerMismatch { saved: b"ADMW", expected: b"AD\x00M" }"#
+        );
+        assert_eq!(
+            format!("{mismatch}"),
+            r#"saved optimizer state was written by b"ADMW", not by b"AD\x00M""#
+        );
     }
 }

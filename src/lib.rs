@@ -202,6 +202,7 @@ pub use loss::{
 };
 pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
+pub use optim::StateTag;
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
 pub use penalty::{ActivityRegularizer, NoActivityRegularizer};
 pub use penalty::{Regularizer, l1, l1_l2, l2};

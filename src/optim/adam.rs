@@ -1,6 +1,6 @@
 //! Adam (Keras' formulation) and AdamW (PyTorch's).
 
-use super::{Optimizer, listed, lockstep};
+use super::{Optimizer, StateTag, listed, lockstep};
 use crate::error::{Error, non_negative, positive, unit_interval};
 use crate::kernels::{self, AdamStep};
 use crate::layers::Parameters;
@@ -315,6 +315,11 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
         let v_valid = state.skip(P::COUNT).all(|v| v >= 0.0);
         powers_valid && v_valid
     }
+    /// `ADAM` with `β1`, `β2`: the saved β powers are theirs, so other betas would
+    /// mis-correct the bias; the learning rate and ε may change between runs.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"ADAM", [self.beta_1, self.beta_2, 0.0, 0.0])
+    }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         core::iter::once(&self.powers[..])
             .chain(self.m.tensors())
@@ -421,6 +426,11 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     const STATE_LEN: usize = <Adam<P> as Optimizer<P>>::STATE_LEN;
     fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
         <Adam<P> as Optimizer<P>>::state_is_valid(state)
+    }
+    /// `ADMW` (PyTorch's ε placement and decoupled decay) with `β1`, `β2`, as [`Adam`]; the
+    /// learning rate, ε and the weight decay may change between runs.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"ADMW", [self.adam.beta_1, self.adam.beta_2, 0.0, 0.0])
     }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         self.adam.state()
