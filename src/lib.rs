@@ -56,6 +56,7 @@
 //! | task | what to use |
 //! |---|---|
 //! | define a model | [`network!`] over a tuple of [`Dense`], [`Dropout`], [`DenseDropout`]; activations in [`activation`]; penalties [`l1`], [`l2`], [`l1_l2`]; [`Dense::with_max_norm`] |
+//! | regularize further (Keras' layers) | [`GaussianNoise`], [`GaussianDropout`], [`AlphaDropout`] with [`Selu`]; [`Dense::with_activity_regularizer`]; constraints in [`constraint`] ([`Dense::with_kernel_constraint`], [`Dense::with_bias_constraint`]) |
 //! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets |
 //! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
 //! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |

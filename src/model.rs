@@ -273,7 +273,14 @@ macro_rules! backward_chain {
     ($s:ident, $rows:ident, $pen:ident, $below:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident) ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
         backward_chain!($s, $rows, $pen, $below; ($i, $a, $c, $g) $($rest)*);
         $pen += $s.$i.parameter_gradients(head(&$pa[..], $rows), head(&$a[..], $rows), $g);
-        if $below[$i] {
+        if !has_activity_regularizer(&$s.$pi) {
+            // The protocol's two steps as such: the same code as before activity
+            // regularizers existed, for the models that have none.
+            if $below[$i] {
+                $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
+                $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+            }
+        } else if $below[$i] {
             let upper = head(&$a[..], $rows);
             $pen += $s.$pi.backward_through_output(head_mut(&mut $pa[..], $rows), $pc, |first, rows| {
                 $s.$i.propagate(upper.get(first..).unwrap_or_default(), rows, $c);
@@ -282,6 +289,12 @@ macro_rules! backward_chain {
             $pen += $s.$pi.activity_loss(head(&$pa[..], $rows));
         }
     };
+}
+
+/// [`Layer::HAS_ACTIVITY_REGULARIZER`] of a layer value's type (a constant once the types
+/// are known, so a test on it compiles away).
+const fn has_activity_regularizer<L: Layer>(_: &L) -> bool {
+    L::HAS_ACTIVITY_REGULARIZER
 }
 
 /// `below[i]`: is any of `trainable[..i]` true? Only ever evaluated in a `const` block, where
@@ -331,7 +344,8 @@ macro_rules! tuple_network {
             }
 
             fn infer_with_activity(&self, input: &Self::Input) -> (Self::Output, f32) {
-                let mut activity = 0.0f32;
+                // -0.0, the additive identity: a model without activity terms adds nothing.
+                let mut activity = -0.0f32;
                 let output = infer_activity_chain!(self, input, activity; $($i)+);
                 (output, activity)
             }

@@ -108,6 +108,8 @@ impl Regularizer {
 /// A [`Dense`](crate::Dense) layer's Keras `activity_regularizer`: [`Regularizer`], or
 /// [`NoActivityRegularizer`] (zero-sized, the default).
 pub trait ActivityRegularizer: Copy + core::fmt::Debug + PartialEq {
+    /// True for [`Regularizer`], false for [`NoActivityRegularizer`].
+    const ACTIVE: bool;
     /// The regularizer, if there is one.
     fn regularizer(&self) -> Option<Regularizer>;
 }
@@ -117,6 +119,7 @@ pub trait ActivityRegularizer: Copy + core::fmt::Debug + PartialEq {
 pub struct NoActivityRegularizer;
 
 impl ActivityRegularizer for NoActivityRegularizer {
+    const ACTIVE: bool = false;
     #[inline(always)]
     fn regularizer(&self) -> Option<Regularizer> {
         None
@@ -124,6 +127,7 @@ impl ActivityRegularizer for NoActivityRegularizer {
 }
 
 impl ActivityRegularizer for Regularizer {
+    const ACTIVE: bool = true;
     #[inline(always)]
     fn regularizer(&self) -> Option<Regularizer> {
         Some(*self)

@@ -303,6 +303,8 @@ impl<
     type Cache = ();
     type Activation = A;
 
+    const HAS_ACTIVITY_REGULARIZER: bool = AR::ACTIVE;
+
     fn params(&self) -> &Self::Params {
         &self.params
     }
@@ -415,7 +417,8 @@ impl<
             Some(regularizer) if !outputs.is_empty() => {
                 regularizer.loss(outputs.as_flattened()) / outputs.len() as f32
             }
-            _ => 0.0,
+            // The additive identity (see `Layer::activity_loss`).
+            _ => -0.0,
         }
     }
 }
@@ -458,10 +461,10 @@ impl<
         let Some(regularizer) = self.activity_regularizer.regularizer() else {
             self.derivative_of_output(output, cache);
             propagate(0, output);
-            return 0.0;
+            return -0.0;
         };
         if output.is_empty() {
-            return 0.0;
+            return -0.0;
         }
         let scale = 1.0 / output.len() as f32;
         let mut loss = 0.0f32;

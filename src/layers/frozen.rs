@@ -123,6 +123,8 @@ impl<L: Layer, S: Borrow<L>> Layer for Frozen<L, S> {
     type Cache = L::Cache;
     type Activation = L::Activation;
 
+    const HAS_ACTIVITY_REGULARIZER: bool = L::HAS_ACTIVITY_REGULARIZER;
+
     fn params(&self) -> &NoParams {
         &self.no_params
     }

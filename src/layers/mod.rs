@@ -12,6 +12,14 @@
 //!   input buffer) by its activation derivative ([`Hidden::derivative_of_output`]), and
 //!   [`Layer::propagate`] multiplies the back-propagated gradient into them, which leaves the
 //!   previous layer's `δ` there. The first layer propagates nothing.
+//! - Those last two steps are [`Hidden::backward_through_output`], which a layer with an
+//!   activity regularizer ([`Dense::with_activity_regularizer`]) overrides: it has the
+//!   layer above propagate into a few rows of stack (ones) at a time, so that its own
+//!   outputs `y` are still there to add the regularizer's gradient to `∂loss/∂y` before
+//!   multiplying by the activation's derivative.
+//! - Noise layers ([`GaussianNoise`], [`GaussianDropout`], [`AlphaDropout`], like
+//!   [`Dropout`]) keep an 8-byte seed as their cache and regenerate their noise from it in
+//!   backward.
 
 use rand_core::Rng;
 
@@ -151,6 +159,11 @@ pub trait Layer {
     /// [`Dropout`] first) costs no backward work.
     const TRAINABLE: bool = <Self::Params as Parameters>::COUNT > 0;
 
+    /// True if the layer adds an activity-regularization term ([`Layer::activity_loss`]);
+    /// a network then takes the layer's backward step through
+    /// [`Hidden::backward_through_output`], and otherwise through the two plain steps.
+    const HAS_ACTIVITY_REGULARIZER: bool = false;
+
     /// The parameters.
     fn params(&self) -> &Self::Params;
     /// The parameters, mutably.
@@ -198,11 +211,12 @@ pub trait Layer {
     /// Projects the parameters back onto their constraint (e.g. max-norm) after an update.
     fn apply_constraints(&mut self) {}
     /// This layer's activity-regularization term of the loss for a batch of its outputs:
-    /// the regularizer summed over the rows, divided by their number (Keras 3). 0 for a
-    /// layer without one, the default.
+    /// the regularizer summed over the rows, divided by their number (Keras 3). For a
+    /// layer without one, the default, `-0.0`: the additive identity (`x + -0.0 = x` for
+    /// every `x`, where `-0.0 + 0.0 = 0.0`), so that adding it compiles to nothing.
     fn activity_loss(&self, outputs: &[Self::Output]) -> f32 {
         let _ = outputs;
-        0.0
+        -0.0
     }
 }
 
@@ -233,6 +247,7 @@ pub trait Hidden: Layer {
     ) -> f32 {
         self.derivative_of_output(output, cache);
         propagate(0, output);
-        0.0
+        // The additive identity (see `Layer::activity_loss`).
+        -0.0
     }
 }
