@@ -64,7 +64,8 @@ pub struct Tanh;
 
 /// Keras' `selu`: `scale·z` for `z > 0`, `scale·alpha·(e^z - 1)` otherwise, with Keras'
 /// constants [`Selu::ALPHA`] and [`Selu::SCALE`] (Klambauer et al., 2017). The partner of
-/// [`AlphaDropout`](crate::AlphaDropout) and LeCun-normal weights.
+/// [`AlphaDropout`](crate::AlphaDropout). (Keras pairs it with `lecun_normal` weights,
+/// which microtrain's [`Initializer`](crate::Initializer) does not offer.)
 ///
 /// Its derivative follows from its output, since SELU is strictly increasing: `scale` for
 /// `y > 0`, and for `y ≤ 0`, where `y = scale·alpha·(e^z - 1)`, `scale·alpha·e^z =

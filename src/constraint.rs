@@ -32,9 +32,15 @@ pub const EPSILON: f32 = 1e-7;
 
 /// A projection applied to a tensor after every optimizer update (Keras' `Constraint`).
 pub trait Constraint: Copy + core::fmt::Debug + PartialEq {
-    /// Projects `values`, a tensor stored as rows of `width` (a kernel `[out][in]`: one
-    /// row per output unit, `width = in`; a bias: one row, `width = out`).
+    /// Projects `values`, a kernel stored `[out][in]` as rows of `width = in` (one row per
+    /// output unit).
     fn apply(&self, values: &mut [f32], width: usize);
+
+    /// Projects `values`, a vector (a bias). Norm constraints take the norm of the whole
+    /// vector, whatever their axis (see the [module docs](self)).
+    fn apply_to_vector(&self, values: &mut [f32]) {
+        self.apply(values, values.len());
+    }
 }
 
 /// No constraint (the default): zero-sized, and applying it compiles to nothing.
@@ -44,6 +50,8 @@ pub struct Unconstrained;
 impl Constraint for Unconstrained {
     #[inline(always)]
     fn apply(&self, _: &mut [f32], _: usize) {}
+    #[inline(always)]
+    fn apply_to_vector(&self, _: &mut [f32]) {}
 }
 
 /// Keras' `NonNeg()`: `w = max(w, 0)` (NaN stays NaN, as with `ops.maximum`).
@@ -114,14 +122,8 @@ fn rescale_norms(
     let values = values
         .get_mut(..rows.saturating_mul(width))
         .unwrap_or_default();
-    if axis == Axis::PerOutput || rows <= 1 {
-        // A bias (one row) is one vector whatever the axis (module docs).
-        let chunk = if axis == Axis::PerOutput {
-            width
-        } else {
-            values.len().max(1)
-        };
-        for row in values.chunks_exact_mut(chunk) {
+    if axis == Axis::PerOutput {
+        for row in values.chunks_exact_mut(width) {
             let k = per_norm(math::sqrt(row.iter().map(|w| w * w).sum()));
             for w in row {
                 *w = per_value(*w, k);
@@ -173,6 +175,12 @@ impl UnitNorm {
 impl Constraint for UnitNorm {
     fn apply(&self, values: &mut [f32], width: usize) {
         rescale_norms(values, width, self.axis, |n| EPSILON + n, |w, k| w / k);
+    }
+    fn apply_to_vector(&self, values: &mut [f32]) {
+        let whole = Self {
+            axis: Axis::PerOutput,
+        };
+        whole.apply(values, values.len());
     }
 }
 
@@ -249,6 +257,13 @@ impl MinMaxNorm {
 }
 
 impl Constraint for MinMaxNorm {
+    fn apply_to_vector(&self, values: &mut [f32]) {
+        let whole = Self {
+            axis: Axis::PerOutput,
+            ..*self
+        };
+        whole.apply(values, values.len());
+    }
     fn apply(&self, values: &mut [f32], width: usize) {
         let (min, max, rate) = (self.min_value, self.max_value, self.rate);
         let desired = |n: f32| rate * n.max(min).min(max) + (1.0 - rate) * n;
@@ -319,6 +334,9 @@ pub(crate) fn max_norm_rows(values: &mut [f32], width: usize, max_value: f32) {
 }
 
 impl Constraint for MaxNorm {
+    fn apply_to_vector(&self, values: &mut [f32]) {
+        max_norm_rows(values, values.len(), self.max_value);
+    }
     fn apply(&self, values: &mut [f32], width: usize) {
         let max = self.max_value;
         rescale_norms(
@@ -352,12 +370,29 @@ mod tests {
     }
 
     #[test]
-    fn a_single_row_is_one_vector_for_either_axis() {
+    fn a_vector_is_normed_whole_for_either_axis() {
+        let unit = [3.0 / (EPSILON + 5.0), 4.0 / (EPSILON + 5.0)];
+        let scaled = [3.0 * (1.0 / (EPSILON + 5.0)), 4.0 * (1.0 / (EPSILON + 5.0))];
         for axis in [0, 1] {
             let mut bias = [3.0, 4.0];
-            UnitNorm::new(axis).unwrap().apply(&mut bias, 2);
-            assert_eq!(bias, [3.0 / (EPSILON + 5.0), 4.0 / (EPSILON + 5.0)]);
+            UnitNorm::new(axis).unwrap().apply_to_vector(&mut bias);
+            assert_eq!(bias, unit);
+            let mut bias = [3.0, 4.0];
+            let min_max = MinMaxNorm::new(1.0, 1.0, 1.0, axis).unwrap();
+            min_max.apply_to_vector(&mut bias);
+            assert_eq!(bias, scaled);
+            let mut bias = [3.0, 4.0];
+            MaxNorm::new(1.0, axis).unwrap().apply_to_vector(&mut bias);
+            assert_eq!(bias, scaled);
         }
+    }
+
+    #[test]
+    fn a_kernel_of_one_output_on_axis_one_norms_each_weight() {
+        // Keras' kernel [in=2][out=1], axis=1: one norm per input, over its one weight.
+        let mut w = [3.0, -4.0];
+        UnitNorm::new(1).unwrap().apply(&mut w, 2);
+        assert_eq!(w, [3.0 / (EPSILON + 3.0), -4.0 / (EPSILON + 4.0)]);
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn check_constraint(
     }
     if case["bias"].is_array() {
         let mut ours = bias.to_vec();
-        constraint.apply(&mut ours, bias.len());
+        constraint.apply_to_vector(&mut ours);
         for (k, (&a, &b)) in ours.iter().zip(&floats(&case["bias"])).enumerate() {
             assert!(
                 close(a, b, REDUCTION_RTOL, 0.0),

@@ -409,7 +409,7 @@ impl<
         }
         self.kernel_constraint
             .apply(self.params.weights.as_flattened_mut(), IN);
-        self.bias_constraint.apply(&mut self.params.bias, OUT);
+        self.bias_constraint.apply_to_vector(&mut self.params.bias);
     }
 
     fn activity_loss(&self, outputs: &[[f32; OUT]]) -> f32 {

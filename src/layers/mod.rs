@@ -189,7 +189,9 @@ pub trait Layer {
         d_output: &[Self::Output],
         grads: &mut Self::Params,
     ) -> f32;
-    /// `d_input *= ∂loss/∂input`, given `d_output = ∂loss/∂(pre-activation)`.
+    /// `d_input *= ∂loss/∂input`, given `d_output = ∂loss/∂(pre-activation)`. Rows are
+    /// independent: a call on a block of rows gives those rows what a call on all of them
+    /// gives (what [`Hidden::backward_through_output`] relies on).
     fn propagate(
         &self,
         d_output: &[Self::Output],
