@@ -67,6 +67,9 @@ pub struct Tanh;
 /// [`AlphaDropout`](crate::AlphaDropout). (Keras pairs it with `lecun_normal` weights,
 /// which microtrain's [`Initializer`](crate::Initializer) does not offer.)
 ///
+/// Computed value by value with `libm`'s `expm1f` in both kernel sets (there is no SIMD
+/// kernel for it), so its bits are the same on every build.
+///
 /// Its derivative follows from its output, since SELU is strictly increasing: `scale` for
 /// `y > 0`, and for `y ≤ 0`, where `y = scale·alpha·(e^z - 1)`, `scale·alpha·e^z =
 /// y + scale·alpha`. At `z = 0` both JAX and this give the negative side's `scale·alpha`.

@@ -281,10 +281,12 @@ const SELU_SCALE_F64: f64 = 1.050_700_987_355_480_493_419_334_985_294_6;
 /// a dropped one.
 ///
 /// ```
-/// use microtrain::AlphaDropout;
+/// use microtrain::{AlphaDropout, Selu};
 /// let layer = AlphaDropout::<16>::new(0.1)?;
 /// let (a, b) = layer.affine();
-/// assert!(a > 1.0 && b > 0.0);
+/// // A zero-mean input keeps a zero mean: the dropped units' `α'` is offset by `b`.
+/// let alpha_p = -Selu::SCALE * Selu::ALPHA;
+/// assert!((0.1 * (a * alpha_p + b) + 0.9 * b).abs() < 1e-6);
 /// assert!(AlphaDropout::<16>::new(1.0).is_err());
 /// # Ok::<(), microtrain::Error>(())
 /// ```
