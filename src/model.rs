@@ -123,14 +123,17 @@ pub trait Network {
 
     /// Number of trainable scalars.
     const PARAMETERS: usize = <Self::Params as Parameters>::COUNT;
+    /// True if some layer has an activity regularizer ([`Layer::HAS_ACTIVITY_REGULARIZER`]).
+    const HAS_ACTIVITY_REGULARIZER: bool;
     /// The width of every layer boundary, input first (what a saved model records).
     const WIDTHS: &'static [usize];
 
     /// Inference on one sample; dropout is the identity.
     fn infer(&self, input: &Self::Input) -> Self::Output;
-    /// Inference on one sample, with the sum of its layers' activity-regularization terms
-    /// for it ([`Layer::activity_loss`] of one row; 0 without activity regularizers).
-    fn infer_with_activity(&self, input: &Self::Input) -> (Self::Output, f32);
+    /// The sum of the layers' activity-regularization terms for one sample
+    /// ([`Layer::activity_loss`] of one row each) at inference: what Keras' `evaluate` adds
+    /// per sample. `-0.0` (adding it changes nothing) without activity regularizers.
+    fn activity_loss(&self, input: &Self::Input) -> f32;
     /// The last layer's activation.
     fn output_activation(&self) -> &Self::OutputActivation;
     /// The batch's input rows inside a workspace.
@@ -144,6 +147,17 @@ pub trait Network {
         rows: usize,
         rng: &mut R,
     );
+    /// [`Network::forward`], except that the last layer leaves its pre-activation (the
+    /// logits) in the output rows, for a loss that applies the output activation itself
+    /// ([`Loss::PRE_ACTIVATION`](crate::Loss::PRE_ACTIVATION)).
+    fn forward_pre_activation<const B: usize, R: Rng + ?Sized>(
+        &self,
+        workspace: &mut Self::Workspace<B>,
+        rows: usize,
+        rng: &mut R,
+    );
+    /// [`Network::infer`], except that the last layer returns its pre-activation.
+    fn infer_pre_activation(&self, input: &Self::Input) -> Self::Output;
     /// Backward pass: the output rows must hold `δ` (see [`crate::Loss::delta`]); overwrites
     /// `grads` with the gradients and returns the regularization loss term.
     fn backward<const B: usize>(
@@ -242,6 +256,25 @@ macro_rules! infer_chain {
     }};
 }
 
+macro_rules! infer_pre_activation_chain {
+    ($s:ident, $x:expr; $i:tt) => { $s.$i.infer_pre_activation($x) };
+    ($s:ident, $x:expr; $i:tt $($rest:tt)+) => {{
+        let y = $s.$i.infer($x);
+        infer_pre_activation_chain!($s, &y; $($rest)+)
+    }};
+}
+
+// As `forward_chain`, with the last layer's pre-activation.
+macro_rules! forward_pre_activation_chain {
+    ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident)) => {
+        $s.$i.forward_pre_activation(head(&$src[..], $rows), head_mut(&mut $a[..], $rows), $c, $rng);
+    };
+    ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)+) => {
+        $s.$i.forward(head(&$src[..], $rows), head_mut(&mut $a[..], $rows), $c, $rng);
+        forward_pre_activation_chain!($s, $rng, $rows; $a; $($rest)+);
+    };
+}
+
 macro_rules! infer_activity_chain {
     ($s:ident, $x:expr, $act:ident; $i:tt) => {{
         let y = $s.$i.infer($x);
@@ -328,6 +361,8 @@ macro_rules! tuple_network {
             type Output = <$Last as Layer>::Output;
             type Params = ($(<$L as Layer>::Params,)+);
             type OutputActivation = <$Last as Layer>::Activation;
+            const HAS_ACTIVITY_REGULARIZER: bool =
+                false $(|| <$L as Layer>::HAS_ACTIVITY_REGULARIZER)+;
             const WIDTHS: &'static [usize] = &[
                 <<$F as Layer>::Input as Row>::WIDTH,
                 $(<<$L as Layer>::Output as Row>::WIDTH,)+
@@ -343,11 +378,13 @@ macro_rules! tuple_network {
                 infer_chain!(self, input; $($i)+)
             }
 
-            fn infer_with_activity(&self, input: &Self::Input) -> (Self::Output, f32) {
+            fn activity_loss(&self, input: &Self::Input) -> f32 {
                 // -0.0, the additive identity: a model without activity terms adds nothing.
                 let mut activity = -0.0f32;
-                let output = infer_activity_chain!(self, input, activity; $($i)+);
-                (output, activity)
+                if Self::HAS_ACTIVITY_REGULARIZER {
+                    let _ = infer_activity_chain!(self, input, activity; $($i)+);
+                }
+                activity
             }
 
             fn output_activation(&self) -> &Self::OutputActivation {
@@ -372,6 +409,22 @@ macro_rules! tuple_network {
                 let ($($a,)+) = activations;
                 let ($($c,)+) = caches;
                 forward_chain!(self, rng, rows; input; $(($i, $a, $c, $g))+);
+            }
+
+            fn forward_pre_activation<const B: usize, R: Rng + ?Sized>(
+                &self,
+                ws: &mut Self::Workspace<B>,
+                rows: usize,
+                rng: &mut R,
+            ) {
+                let Workspace { input, activations, caches } = ws;
+                let ($($a,)+) = activations;
+                let ($($c,)+) = caches;
+                forward_pre_activation_chain!(self, rng, rows; input; $(($i, $a, $c, $g))+);
+            }
+
+            fn infer_pre_activation(&self, input: &Self::Input) -> Self::Output {
+                infer_pre_activation_chain!(self, input; $($i)+)
             }
 
             fn backward<const B: usize>(

@@ -316,14 +316,7 @@ impl<
     }
 
     fn infer(&self, input: &[f32; IN]) -> [f32; OUT] {
-        let mut output = [0.0; OUT];
-        kernels::dense_forward(
-            input,
-            self.params.weights.as_flattened(),
-            &self.params.bias,
-            &mut output,
-            Self::shape(1),
-        );
+        let mut output = self.linear(input);
         self.activation.activate(&mut output, OUT);
         output
     }
@@ -336,15 +329,7 @@ impl<
         _: &mut (),
         _: &mut R,
     ) {
-        let rows = input.len().min(output.len());
-        let output = output.as_flattened_mut();
-        kernels::dense_forward(
-            input.as_flattened(),
-            self.params.weights.as_flattened(),
-            &self.params.bias,
-            output,
-            Self::shape(rows),
-        );
+        let output = self.linear_rows(input, output);
         self.activation.activate(output, OUT);
     }
 
@@ -423,9 +408,62 @@ impl<
     }
 }
 
+impl<
+    const IN: usize,
+    const OUT: usize,
+    A: Activation,
+    AR: ActivityRegularizer,
+    K: Constraint,
+    C: Constraint,
+> Dense<IN, OUT, A, AR, K, C>
+{
+    /// `x·Wᵀ + b` for one sample: the pre-activation.
+    fn linear(&self, input: &[f32; IN]) -> [f32; OUT] {
+        let mut output = [0.0; OUT];
+        kernels::dense_forward(
+            input,
+            self.params.weights.as_flattened(),
+            &self.params.bias,
+            &mut output,
+            Self::shape(1),
+        );
+        output
+    }
+
+    /// `x·Wᵀ + b` for the rows of `input` (up to the shorter length) into `output`, which it
+    /// returns flattened.
+    fn linear_rows<'o>(&self, input: &[[f32; IN]], output: &'o mut [[f32; OUT]]) -> &'o mut [f32] {
+        let rows = input.len().min(output.len());
+        let output = output.as_flattened_mut();
+        kernels::dense_forward(
+            input.as_flattened(),
+            self.params.weights.as_flattened(),
+            &self.params.bias,
+            output,
+            Self::shape(rows),
+        );
+        output
+    }
+}
+
+// Not with an activity regularizer (see `Dense::with_activity_regularizer`).
 impl<const IN: usize, const OUT: usize, A: Activation, K: Constraint, C: Constraint>
     super::OutputLayer for Dense<IN, OUT, A, NoActivityRegularizer, K, C>
 {
+    #[inline(never)]
+    fn forward_pre_activation<R: Rng + ?Sized>(
+        &self,
+        input: &[[f32; IN]],
+        output: &mut [[f32; OUT]],
+        _: &mut (),
+        _: &mut R,
+    ) {
+        self.linear_rows(input, output);
+    }
+
+    fn infer_pre_activation(&self, input: &[f32; IN]) -> [f32; OUT] {
+        self.linear(input)
+    }
 }
 
 /// Rows per call of the layer above's `propagate` in an activity-regularized backward pass
