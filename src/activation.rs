@@ -62,6 +62,66 @@ pub struct Sigmoid;
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tanh;
 
+/// Keras' `selu`: `scale·z` for `z > 0`, `scale·alpha·(e^z - 1)` otherwise, with Keras'
+/// constants [`Selu::ALPHA`] and [`Selu::SCALE`] (Klambauer et al., 2017). The partner of
+/// [`AlphaDropout`](crate::AlphaDropout). (Keras pairs it with `lecun_normal` weights,
+/// which microtrain's [`Initializer`](crate::Initializer) does not offer.)
+///
+/// Computed value by value with `libm`'s `expm1f` in both kernel sets (there is no SIMD
+/// kernel for it), so its bits are the same on every build.
+///
+/// Its derivative follows from its output, since SELU is strictly increasing: `scale` for
+/// `y > 0`, and for `y ≤ 0`, where `y = scale·alpha·(e^z - 1)`, `scale·alpha·e^z =
+/// y + scale·alpha`. At `z = 0` both JAX and this give the negative side's `scale·alpha`.
+///
+/// ```
+/// use microtrain::{Elementwise, Selu};
+/// assert_eq!(Selu.apply(1.0), Selu::SCALE);
+/// let y = Selu.apply(-1.0);
+/// assert!((Selu.derivative(y) - Selu::SCALE * Selu::ALPHA * (-1.0f32).exp()).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Selu;
+
+impl Selu {
+    /// Keras' (and JAX's) `alpha`, 1.6732632423543772848170429916717, as an `f32`.
+    pub const ALPHA: f32 = 1.673_263_2;
+    /// Keras' (and JAX's) `scale`, 1.0507009873554804934193349852946, as an `f32`.
+    pub const SCALE: f32 = 1.050_701;
+    /// `scale·alpha` rounded once, the derivative's offset for negative outputs.
+    const SCALE_ALPHA: f32 = (Self::SCALE as f64 * Self::ALPHA as f64) as f32;
+}
+
+impl Activation for Selu {
+    fn activate(&self, values: &mut [f32], _: usize) {
+        for v in values {
+            *v = self.apply(*v);
+        }
+    }
+}
+impl Elementwise for Selu {
+    fn derivative_in_place(&self, values: &mut [f32]) {
+        for v in values {
+            *v = self.derivative(*v);
+        }
+    }
+    fn derivative(&self, y: f32) -> f32 {
+        if y > 0.0 {
+            Self::SCALE
+        } else {
+            y + Self::SCALE_ALPHA
+        }
+    }
+    fn apply(&self, z: f32) -> f32 {
+        // As JAX: `scale * where(z > 0, z, alpha * expm1(z))`, rounded in the same order.
+        if z > 0.0 {
+            Self::SCALE * z
+        } else {
+            Self::SCALE * (Self::ALPHA * math::exp_m1(z))
+        }
+    }
+}
+
 /// Softmax over each output row; only for an output layer (see the module docs).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Softmax;

@@ -191,6 +191,22 @@ pub enum Error {
     /// `restore_best_weights` on a trainer without room for them: build it with
     /// `Trainer::with_best_weights` (or `with_best_weights_in`).
     NoRoomForBestWeights,
+    /// A weight constraint's bound or rate out of range (e.g. `MinMaxNorm` with
+    /// `min_value > max_value`, or a `rate` outside `[0, 1]`).
+    ConstraintValue {
+        /// The value refused.
+        value: f32,
+    },
+    /// A norm constraint's axis other than 0 or 1 (Keras' axes of a `Dense` kernel).
+    ConstraintAxis {
+        /// The axis asked for.
+        axis: usize,
+    },
+    /// A `GaussianNoise` standard deviation that is negative or not finite.
+    NoiseStddev {
+        /// The standard deviation asked for.
+        stddev: f32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -224,6 +240,15 @@ impl fmt::Display for Error {
             }
             Error::MaxNorm { max_value } => {
                 write!(f, "max-norm {max_value} is not finite and positive")
+            }
+            Error::ConstraintValue { value } => {
+                write!(f, "constraint bound or rate {value} is out of range")
+            }
+            Error::ConstraintAxis { axis } => {
+                write!(f, "constraint axis {axis} is neither 0 nor 1")
+            }
+            Error::NoiseStddev { stddev } => {
+                write!(f, "noise stddev {stddev} is negative or not finite")
             }
             Error::BatchSize => write!(f, "batch size must be at least 1"),
             Error::EmptyData => write!(f, "no samples were given"),
@@ -449,6 +474,9 @@ impl Error {
                 one("monitor", Field::Name(monitor.keras_name())),
             ),
             Error::NoRoomForBestWeights => ("NoRoomForBestWeights", [None, None]),
+            Error::ConstraintValue { value } => ("ConstraintValue", one("value", Float(value))),
+            Error::ConstraintAxis { axis } => ("ConstraintAxis", one("axis", Count(axis))),
+            Error::NoiseStddev { stddev } => ("NoiseStddev", one("stddev", Float(stddev))),
         }
     }
 }

@@ -56,6 +56,7 @@
 //! | task | what to use |
 //! |---|---|
 //! | define a model | [`network!`] over a tuple of [`Dense`], [`Dropout`], [`DenseDropout`]; activations in [`activation`]; penalties [`l1`], [`l2`], [`l1_l2`]; [`Dense::with_max_norm`] |
+//! | regularize further (Keras' layers) | [`GaussianNoise`], [`GaussianDropout`], [`AlphaDropout`] with [`Selu`]; [`Dense::with_activity_regularizer`]; constraints in [`constraint`] ([`Dense::with_kernel_constraint`], [`Dense::with_bias_constraint`]) |
 //! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets, with Keras' sample and class weights ([`Dataset::with_sample_weights`], [`Dataset::with_class_weights`]) |
 //! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]: from logits, label smoothing); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
 //! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |
@@ -174,6 +175,7 @@
 extern crate std;
 
 pub mod activation;
+pub mod constraint;
 pub mod cv;
 pub mod error;
 #[cfg(feature = "safetensors")]
@@ -194,11 +196,13 @@ pub mod standardize;
 pub mod summary;
 pub mod train;
 
+pub use activation::Selu;
 pub use activation::{
     Activation, Elementwise, Identity, LeakyRelu, Relu, Sigmoid, SignDerivative, Softmax, Tanh,
 };
 pub use cv::KFold;
 pub use error::Error;
+pub use layers::{AlphaDropout, GaussianDropout, GaussianNoise};
 pub use layers::{
     ConstZero, Dense, DenseDropout, DenseParams, Dropout, Frozen, Hidden, Initializer, Layer,
     NoParams, OutputLayer, Parameters, Row,
@@ -215,6 +219,7 @@ pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
 pub use optim::StateTag;
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
+pub use penalty::{ActivityRegularizer, NoActivityRegularizer};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};
 pub use rand_xoshiro::Xoshiro128PlusPlus;

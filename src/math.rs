@@ -8,6 +8,25 @@ pub fn exp(x: f32) -> f32 {
     libm::expf(x)
 }
 
+/// `e^x - 1`, accurate for small `x`.
+#[inline(always)]
+pub fn exp_m1(x: f32) -> f32 {
+    libm::expm1f(x)
+}
+
+/// `(sin(x), cos(x))`.
+#[inline(always)]
+pub fn sin_cos(x: f32) -> (f32, f32) {
+    libm::sincosf(x)
+}
+
+/// Square root of an `f64` (correctly rounded), for constants computed in double
+/// precision as Keras computes them in Python.
+#[inline(always)]
+pub fn sqrt_f64(x: f64) -> f64 {
+    libm::sqrt(x)
+}
+
 /// Natural logarithm.
 #[inline(always)]
 pub fn ln(x: f32) -> f32 {

@@ -123,11 +123,17 @@ pub trait Network {
 
     /// Number of trainable scalars.
     const PARAMETERS: usize = <Self::Params as Parameters>::COUNT;
+    /// True if some layer has an activity regularizer ([`Layer::HAS_ACTIVITY_REGULARIZER`]).
+    const HAS_ACTIVITY_REGULARIZER: bool;
     /// The width of every layer boundary, input first (what a saved model records).
     const WIDTHS: &'static [usize];
 
     /// Inference on one sample; dropout is the identity.
     fn infer(&self, input: &Self::Input) -> Self::Output;
+    /// The sum of the layers' activity-regularization terms for one sample
+    /// ([`Layer::activity_loss`] of one row each) at inference: what Keras' `evaluate` adds
+    /// per sample. `-0.0` (adding it changes nothing) without activity regularizers.
+    fn activity_loss(&self, input: &Self::Input) -> f32;
     /// The last layer's activation.
     fn output_activation(&self) -> &Self::OutputActivation;
     /// The batch's input rows inside a workspace.
@@ -269,6 +275,19 @@ macro_rules! forward_pre_activation_chain {
     };
 }
 
+macro_rules! infer_activity_chain {
+    ($s:ident, $x:expr, $act:ident; $i:tt) => {{
+        let y = $s.$i.infer($x);
+        $act += $s.$i.activity_loss(core::slice::from_ref(&y));
+        y
+    }};
+    ($s:ident, $x:expr, $act:ident; $i:tt $($rest:tt)+) => {{
+        let y = $s.$i.infer($x);
+        $act += $s.$i.activity_loss(core::slice::from_ref(&y));
+        infer_activity_chain!($s, &y, $act; $($rest)+)
+    }};
+}
+
 macro_rules! forward_chain {
     ($s:ident, $rng:ident, $rows:ident; $src:ident;) => {};
     ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
@@ -287,11 +306,28 @@ macro_rules! backward_chain {
     ($s:ident, $rows:ident, $pen:ident, $below:ident; ($pi:tt, $pa:ident, $pc:ident, $pg:ident) ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
         backward_chain!($s, $rows, $pen, $below; ($i, $a, $c, $g) $($rest)*);
         $pen += $s.$i.parameter_gradients(head(&$pa[..], $rows), head(&$a[..], $rows), $g);
-        if $below[$i] {
-            $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
-            $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+        if !has_activity_regularizer(&$s.$pi) {
+            // The protocol's two steps as such: the same code as before activity
+            // regularizers existed, for the models that have none.
+            if $below[$i] {
+                $s.$pi.derivative_of_output(head_mut(&mut $pa[..], $rows), $pc);
+                $s.$i.propagate(head(&$a[..], $rows), head_mut(&mut $pa[..], $rows), $c);
+            }
+        } else if $below[$i] {
+            let upper = head(&$a[..], $rows);
+            $pen += $s.$pi.backward_through_output(head_mut(&mut $pa[..], $rows), $pc, |first, rows| {
+                $s.$i.propagate(upper.get(first..).unwrap_or_default(), rows, $c);
+            });
+        } else {
+            $pen += $s.$pi.activity_loss(head(&$pa[..], $rows));
         }
     };
+}
+
+/// [`Layer::HAS_ACTIVITY_REGULARIZER`] of a layer value's type (a constant once the types
+/// are known, so a test on it compiles away).
+const fn has_activity_regularizer<L: Layer>(_: &L) -> bool {
+    L::HAS_ACTIVITY_REGULARIZER
 }
 
 /// `below[i]`: is any of `trainable[..i]` true? Only ever evaluated in a `const` block, where
@@ -325,6 +361,8 @@ macro_rules! tuple_network {
             type Output = <$Last as Layer>::Output;
             type Params = ($(<$L as Layer>::Params,)+);
             type OutputActivation = <$Last as Layer>::Activation;
+            const HAS_ACTIVITY_REGULARIZER: bool =
+                false $(|| <$L as Layer>::HAS_ACTIVITY_REGULARIZER)+;
             const WIDTHS: &'static [usize] = &[
                 <<$F as Layer>::Input as Row>::WIDTH,
                 $(<<$L as Layer>::Output as Row>::WIDTH,)+
@@ -338,6 +376,15 @@ macro_rules! tuple_network {
 
             fn infer(&self, input: &Self::Input) -> Self::Output {
                 infer_chain!(self, input; $($i)+)
+            }
+
+            fn activity_loss(&self, input: &Self::Input) -> f32 {
+                // -0.0, the additive identity: a model without activity terms adds nothing.
+                let mut activity = -0.0f32;
+                if Self::HAS_ACTIVITY_REGULARIZER {
+                    let _ = infer_activity_chain!(self, input, activity; $($i)+);
+                }
+                activity
             }
 
             fn output_activation(&self) -> &Self::OutputActivation {

@@ -105,6 +105,35 @@ impl Regularizer {
     }
 }
 
+/// A [`Dense`](crate::Dense) layer's Keras `activity_regularizer`: [`Regularizer`], or
+/// [`NoActivityRegularizer`] (zero-sized, the default).
+pub trait ActivityRegularizer: Copy + core::fmt::Debug + PartialEq {
+    /// True for [`Regularizer`], false for [`NoActivityRegularizer`].
+    const ACTIVE: bool;
+    /// The regularizer, if there is one.
+    fn regularizer(&self) -> Option<Regularizer>;
+}
+
+/// No activity regularizer: zero-sized, and it compiles to nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoActivityRegularizer;
+
+impl ActivityRegularizer for NoActivityRegularizer {
+    const ACTIVE: bool = false;
+    #[inline(always)]
+    fn regularizer(&self) -> Option<Regularizer> {
+        None
+    }
+}
+
+impl ActivityRegularizer for Regularizer {
+    const ACTIVE: bool = true;
+    #[inline(always)]
+    fn regularizer(&self) -> Option<Regularizer> {
+        Some(*self)
+    }
+}
+
 /// Keras' `regularizers.l1(λ)`; see [`Regularizer::l1`].
 ///
 /// # Errors

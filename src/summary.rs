@@ -90,6 +90,28 @@ impl<N: Network> Summary<N> {
 }
 
 /// A type name with every path left out: `a::b::Dense<30, a::Relu>` → `Dense<30, Relu>`.
+/// Type arguments that are defaults of the crate's layers (a `Dense` without activity
+/// regularizer or constraints).
+const DEFAULT_ARGUMENTS: [&str; 2] = ["NoActivityRegularizer", "Unconstrained"];
+
+/// If `text` is `, `-separated default arguments up to a `>`, the length before that `>`.
+fn defaults_then_close(text: &str) -> Option<usize> {
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start_matches(' ');
+        let end = trimmed.find([',', '>'])?;
+        let (path, tail) = trimmed.split_at(end);
+        let name = path.rsplit("::").next().unwrap_or(path);
+        if !DEFAULT_ARGUMENTS.contains(&name) {
+            return None;
+        }
+        if tail.starts_with('>') {
+            return Some(text.len().saturating_sub(tail.len()));
+        }
+        rest = tail.get(1..)?;
+    }
+}
+
 struct ShortName(&'static str);
 
 impl fmt::Display for ShortName {
@@ -105,6 +127,11 @@ impl fmt::Display for ShortName {
             let (path, tail) = rest.split_at(end);
             let name = path.rsplit("::").next().unwrap_or(path);
             f.write_str(name)?;
+            // Trailing type arguments left at their defaults are not shown:
+            // `Dense<4, 8, Relu>`, not `Dense<4, 8, Relu, NoActivityRegularizer, …>`.
+            let tail = tail.strip_prefix(',').map_or(tail, |after| {
+                defaults_then_close(after).map_or(tail, |skip| after.get(skip..).unwrap_or(""))
+            });
             let mut chars = tail.chars();
             if let Some(delimiter) = chars.next() {
                 write!(f, "{delimiter}")?;
@@ -174,6 +201,16 @@ mod tests {
         assert_eq!(
             format!("{}", ShortName("a::B<(c::D, [e::F; 3])>")),
             "B<(D, [F; 3])>"
+        );
+        // Default arguments are dropped only when all that follow are defaults.
+        let full = core::any::type_name::<Dense<30, 64, Relu>>();
+        assert_eq!(format!("{}", ShortName(full)), "Dense<30, 64, Relu>");
+        type Constrained =
+            Dense<3, 2, Relu, crate::NoActivityRegularizer, crate::constraint::NonNeg>;
+        let full = core::any::type_name::<Constrained>();
+        assert_eq!(
+            format!("{}", ShortName(full)),
+            "Dense<3, 2, Relu, NoActivityRegularizer, NonNeg>"
         );
     }
 

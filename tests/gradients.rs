@@ -818,3 +818,126 @@ fn sample_and_class_weight_gradients_match_finite_differences() {
         0,
     );
 }
+
+#[test]
+fn selu_gradients_match_finite_differences() {
+    two_layer_mse(Selu, "selu", 60);
+}
+
+/// Sigmoid outputs are positive, so the L1 part of the first regularizer never meets its
+/// kink at 0; the tanh layer's outputs cross 0, so its regularizer is L2 only.
+type ActivityNet = (
+    Dense<3, 5, Sigmoid, Regularizer>,
+    Dense<5, 4, Tanh, Regularizer>,
+    Dense<4, 2, Identity>,
+);
+
+fn activity_net(l1_first: f32, l2_first: f32, l2_second: f32) -> ActivityNet {
+    let mut model: ActivityNet = (
+        Dense::new(Sigmoid).with_activity_regularizer(l1_l2(l1_first, l2_first).unwrap()),
+        Dense::new(Tanh).with_activity_regularizer(l2(l2_second).unwrap()),
+        Dense::new(Identity),
+    );
+    spread_parameters(&mut model, 700);
+    model
+}
+
+#[test]
+fn activity_regularizer_gradients_match_finite_differences() {
+    let model = activity_net(0.05, 0.1, 0.2);
+    let plain = activity_net(0.0, 0.0, 0.0);
+    let mut r = rng(701);
+    let x: Vec<[f32; 3]> = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    let y: Vec<[f32; 2]> = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    let data = Dataset::new(&x, &y).unwrap();
+    // A full batch, and a partial one (the terms are divided by the rows present; with
+    // SIMD kernels the backward pass works in blocks of 4 rows, so 6 and 3 rows both end
+    // in a partial block).
+    for (case, indices) in [("full batch", &ALL[..]), ("3 of 6 rows", &ALL[..3])] {
+        let regularized = check_gradients::<_, _, BATCH>(
+            &format!("activity, {case}"),
+            &model,
+            &MeanSquaredError,
+            data,
+            indices,
+            0,
+        );
+        // The regularizers must move the loss, or the check says nothing about them.
+        let mut trainer = Trainer::<ActivityNet, Sgd, BATCH>::new(Sgd::new(0.1).unwrap());
+        let unregularized = trainer
+            .compute_gradients(&plain, &MeanSquaredError, data, indices, &mut rng(0))
+            .unwrap();
+        // The expected term: each layer's regularizer over its outputs, per row.
+        let mut expected = 0.0f64;
+        for &i in indices {
+            let h1 = model.0.infer(&x[i]);
+            let h2 = model.1.infer(&h1);
+            expected += h1
+                .iter()
+                .map(|&v| 0.05 * f64::from(v).abs() + 0.1 * f64::from(v).powi(2))
+                .sum::<f64>();
+            expected += h2.iter().map(|&v| 0.2 * f64::from(v).powi(2)).sum::<f64>();
+        }
+        expected /= indices.len() as f64;
+        let added = f64::from(regularized.loss) - f64::from(unregularized.loss);
+        assert!(expected > 0.05, "{case}: the activity terms are negligible");
+        assert!(
+            (added - expected).abs() < 1e-5,
+            "{case}: the loss gained {added}, the activity terms are {expected}"
+        );
+    }
+}
+
+/// GaussianNoise, GaussianDropout and AlphaDropout between dense layers: each evaluation
+/// seeds the same generator, so every forward pass draws the same noise, and backward
+/// must replay it from the seed.
+type NoiseNet = (
+    Dense<3, 6, Tanh>,
+    GaussianNoise<6>,
+    Dense<6, 5, Tanh>,
+    GaussianDropout<5>,
+    Dense<5, 4, Sigmoid>,
+    AlphaDropout<4>,
+    Dense<4, 2, Identity>,
+);
+
+fn noise_net(stddev: f32, gaussian_rate: f32, alpha_rate: f32) -> NoiseNet {
+    let mut model: NoiseNet = (
+        Dense::new(Tanh),
+        GaussianNoise::new(stddev).unwrap(),
+        Dense::new(Tanh),
+        GaussianDropout::new(gaussian_rate).unwrap(),
+        Dense::new(Sigmoid),
+        AlphaDropout::new(alpha_rate).unwrap(),
+        Dense::new(Identity),
+    );
+    spread_parameters(&mut model, 800);
+    model
+}
+
+#[test]
+fn noise_layer_gradients_match_finite_differences_with_the_noise_replayed() {
+    let model = noise_net(0.3, 0.3, 0.25);
+    let mut r = rng(801);
+    let x: Vec<[f32; 3]> = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    let y: Vec<[f32; 2]> = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    let data = Dataset::new(&x, &y).unwrap();
+    let noisy =
+        check_gradients::<_, _, BATCH>("noise layers", &model, &MeanSquaredError, data, &ALL, 802);
+    // Each layer's noise must change the loss, or the check says nothing about it.
+    for (name, quiet) in [
+        ("GaussianNoise", noise_net(0.0, 0.3, 0.25)),
+        ("GaussianDropout", noise_net(0.3, 0.0, 0.25)),
+        ("AlphaDropout", noise_net(0.3, 0.3, 0.0)),
+    ] {
+        let mut trainer = Trainer::<NoiseNet, Sgd, BATCH>::new(Sgd::new(0.1).unwrap());
+        let report = trainer
+            .compute_gradients(&quiet, &MeanSquaredError, data, &ALL, &mut rng(802))
+            .unwrap();
+        assert!(
+            (report.loss - noisy.loss).abs() > 1e-3,
+            "without its noise, {name} leaves the loss at {}",
+            report.loss
+        );
+    }
+}

@@ -280,3 +280,52 @@ fn learning_from_a_stream_with_a_frozen_prefix_allocates_nothing() {
     assert_eq!(refused, 0);
     assert_eq!((buffer.len(), buffer.seen()), (16, 60));
 }
+
+network! {
+    type KerasLayers = (
+        Dense<4, 8, Selu, Regularizer, microtrain::constraint::MinMaxNorm>,
+        AlphaDropout<8>,
+        Dense<8, 8, Tanh, NoActivityRegularizer, microtrain::constraint::NonNeg, microtrain::constraint::UnitNorm>,
+        GaussianDropout<8>,
+        GaussianNoise<8>,
+        Dense<8, 3, Softmax>,
+    );
+}
+
+#[test]
+fn noise_layers_activity_regularizers_and_constraints_allocate_nothing() {
+    use microtrain::constraint::{MinMaxNorm, NonNeg, UnitNorm};
+    let (x, y) = samples(45, 11);
+    let data = Dataset::new(&x, &y).unwrap();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(12);
+    let mut model: KerasLayers = (
+        Dense::new(Selu)
+            .with_activity_regularizer(l1_l2(1e-3, 1e-3).unwrap())
+            .with_kernel_constraint(MinMaxNorm::new(0.5, 2.0, 0.5, 0).unwrap()),
+        AlphaDropout::new(0.1).unwrap(),
+        Dense::new(Tanh)
+            .with_kernel_constraint(NonNeg)
+            .with_bias_constraint(UnitNorm::new(0).unwrap()),
+        GaussianDropout::new(0.2).unwrap(),
+        GaussianNoise::new(0.1).unwrap(),
+        Dense::new(Softmax),
+    );
+    model.initialize(&mut rng);
+    type KerasOpt = Adam<<KerasLayers as Network>::Params>;
+    let mut trainer = Trainer::<KerasLayers, KerasOpt, BATCH>::new(KerasOpt::new(0.01).unwrap());
+    let loss = SparseCategoricalCrossEntropy::<usize>::new();
+    let (result, allocations) = allocations_during(|| {
+        let fit = trainer.fit(
+            &mut model,
+            &loss,
+            data,
+            Some(data),
+            &FitConfig::epochs(3),
+            &mut rng,
+            |_| Control::Continue,
+        );
+        (fit, evaluate(&model, &loss, data))
+    });
+    assert_eq!(allocations, 0, "training allocated {allocations} times");
+    assert!(result.0.is_ok() && result.1.is_ok(), "{result:?}");
+}

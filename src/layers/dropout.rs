@@ -166,6 +166,32 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
         });
     }
 
+    /// `kept(v)` or `dropped(v)` for each value, by its unit's fate in the mask that `seed`
+    /// gives (the same mask as [`Dropout::scale_by_mask`]'s): what `AlphaDropout` applies.
+    pub(super) fn map_by_mask(
+        &self,
+        seed: u64,
+        values: &mut [f32],
+        kept: impl Fn(f32) -> f32,
+        dropped: impl Fn(f32) -> f32,
+    ) {
+        let threshold = self.threshold;
+        self.for_each_mask_block(seed, values, |values, draws| {
+            for (v, &draw) in values.iter_mut().zip(draws) {
+                *v = if draw >= threshold {
+                    kept(*v)
+                } else {
+                    dropped(*v)
+                };
+            }
+        });
+    }
+
+    /// True if the rate is 0: the mask keeps every unit and no seed is drawn.
+    pub(super) const fn keeps_all(&self) -> bool {
+        self.threshold == 0
+    }
+
     /// Training forward pass in place: draws the seed of this step's mask from `rng` into
     /// `seed` and applies the mask to `values` (rows of `N`). A rate of 0 draws nothing.
     pub(super) fn drop_in_place<R: Rng + ?Sized>(

@@ -123,6 +123,8 @@ impl<L: Layer, S: Borrow<L>> Layer for Frozen<L, S> {
     type Cache = L::Cache;
     type Activation = L::Activation;
 
+    const HAS_ACTIVITY_REGULARIZER: bool = L::HAS_ACTIVITY_REGULARIZER;
+
     fn params(&self) -> &NoParams {
         &self.no_params
     }
@@ -164,11 +166,27 @@ impl<L: Layer, S: Borrow<L>> Layer for Frozen<L, S> {
     fn penalty(&self) -> f32 {
         0.0
     }
+
+    /// The frozen layer's: Keras applies a layer's activity regularizer whether or not the
+    /// layer is trainable.
+    fn activity_loss(&self, outputs: &[Self::Output]) -> f32 {
+        self.layer().activity_loss(outputs)
+    }
 }
 
 impl<L: Hidden, S: Borrow<L>> Hidden for Frozen<L, S> {
     fn derivative_of_output(&self, output: &mut [Self::Output], cache: &Self::Cache) {
         self.layer().derivative_of_output(output, cache);
+    }
+
+    fn backward_through_output(
+        &self,
+        output: &mut [Self::Output],
+        cache: &Self::Cache,
+        propagate: impl FnMut(usize, &mut [Self::Output]),
+    ) -> f32 {
+        self.layer()
+            .backward_through_output(output, cache, propagate)
     }
 }
 

@@ -12,6 +12,14 @@
 //!   input buffer) by its activation derivative ([`Hidden::derivative_of_output`]), and
 //!   [`Layer::propagate`] multiplies the back-propagated gradient into them, which leaves the
 //!   previous layer's `δ` there. The first layer propagates nothing.
+//! - Those last two steps are [`Hidden::backward_through_output`], which a layer with an
+//!   activity regularizer ([`Dense::with_activity_regularizer`]) overrides: it has the
+//!   layer above propagate into a few rows of stack (ones) at a time, so that its own
+//!   outputs `y` are still there to add the regularizer's gradient to `∂loss/∂y` before
+//!   multiplying by the activation's derivative.
+//! - Noise layers ([`GaussianNoise`], [`GaussianDropout`], [`AlphaDropout`], like
+//!   [`Dropout`]) keep an 8-byte seed as their cache and regenerate their noise from it in
+//!   backward.
 
 use rand_core::Rng;
 
@@ -21,11 +29,13 @@ mod dense;
 mod dense_dropout;
 mod dropout;
 mod frozen;
+mod noise;
 
 pub use dense::{Dense, DenseParams, Initializer};
 pub use dense_dropout::DenseDropout;
 pub use dropout::{Dropout, MaskSeed};
 pub use frozen::Frozen;
+pub use noise::{AlphaDropout, GaussianDropout, GaussianNoise};
 
 /// A value that has an all-zero constant, so that models and trainers can be built in a
 /// `const` context and placed in a `static` (zero-initialised memory costs no flash).
@@ -149,6 +159,11 @@ pub trait Layer {
     /// [`Dropout`] first) costs no backward work.
     const TRAINABLE: bool = <Self::Params as Parameters>::COUNT > 0;
 
+    /// True if the layer adds an activity-regularization term ([`Layer::activity_loss`]);
+    /// a network then takes the layer's backward step through
+    /// [`Hidden::backward_through_output`], and otherwise through the two plain steps.
+    const HAS_ACTIVITY_REGULARIZER: bool = false;
+
     /// The parameters.
     fn params(&self) -> &Self::Params;
     /// The parameters, mutably.
@@ -174,7 +189,9 @@ pub trait Layer {
         d_output: &[Self::Output],
         grads: &mut Self::Params,
     ) -> f32;
-    /// `d_input *= ∂loss/∂input`, given `d_output = ∂loss/∂(pre-activation)`.
+    /// `d_input *= ∂loss/∂input`, given `d_output = ∂loss/∂(pre-activation)`. Rows are
+    /// independent: a call on a block of rows gives those rows what a call on all of them
+    /// gives (what [`Hidden::backward_through_output`] relies on).
     fn propagate(
         &self,
         d_output: &[Self::Output],
@@ -195,6 +212,14 @@ pub trait Layer {
     }
     /// Projects the parameters back onto their constraint (e.g. max-norm) after an update.
     fn apply_constraints(&mut self) {}
+    /// This layer's activity-regularization term of the loss for a batch of its outputs:
+    /// the regularizer summed over the rows, divided by their number (Keras 3). For a
+    /// layer without one, the default, `-0.0`: the additive identity (`x + -0.0 = x` for
+    /// every `x`, where `-0.0 + 0.0 = 0.0`), so that adding it compiles to nothing.
+    fn activity_loss(&self, outputs: &[Self::Output]) -> f32 {
+        let _ = outputs;
+        -0.0
+    }
 }
 
 /// A layer that may end a network: its activation is what a [`crate::Loss`] pairs with.
@@ -222,4 +247,26 @@ pub trait OutputLayer: Layer {
 pub trait Hidden: Layer {
     /// Replaces this layer's outputs by `∂output/∂(pre-activation)`, elementwise.
     fn derivative_of_output(&self, output: &mut [Self::Output], cache: &Self::Cache);
+
+    /// The backward step through this layer's outputs: on entry `output` holds them; on
+    /// return it holds `δ = ∂loss/∂(pre-activation)`. `propagate(first, rows)` multiplies
+    /// the gradient from the layer above, `∂loss/∂output` of the rows `first..`, into
+    /// `rows` (the layer above's [`Layer::propagate`]). Returns this layer's
+    /// activity-regularization term of the loss ([`Layer::activity_loss`]).
+    ///
+    /// The default is the protocol of the module docs: [`Hidden::derivative_of_output`],
+    /// then one `propagate` over every row. A layer with an activity regularizer
+    /// overrides it to add the regularizer's gradient to `∂loss/∂output` before its
+    /// activation's derivative multiplies in.
+    fn backward_through_output(
+        &self,
+        output: &mut [Self::Output],
+        cache: &Self::Cache,
+        mut propagate: impl FnMut(usize, &mut [Self::Output]),
+    ) -> f32 {
+        self.derivative_of_output(output, cache);
+        propagate(0, output);
+        // The additive identity (see `Layer::activity_loss`).
+        -0.0
+    }
 }

@@ -74,6 +74,7 @@ where
     let (mut sum, mut correct) = (LossSum::default(), None::<f32>);
     let n = data.len().max(1) as f32;
     let weights = data.weights();
+    let mut activity = -0.0f32;
     for (index, (sample, target)) in data.samples().iter().zip(data.targets()).enumerate() {
         if !all_finite(sample.as_slice()) {
             return Err(Error::NonFinite);
@@ -82,11 +83,12 @@ where
         let output = loss_output(model, loss, sample);
         let weight = weights.map_or(1.0, |w| w.of(index, loss.class_of(target)));
         sum.add(loss.value(&output, target), weight, n);
+        activity += model.activity_loss(sample); // unweighted, as Keras adds `model.losses`
         if let Some(a) = loss.accuracy(&output, target) {
             correct = Some(correct.unwrap_or(0.0) + a);
         }
     }
-    let total = sum.mean(n, n) + model.penalty();
+    let total = sum.mean(n, n) + activity / n + model.penalty();
     if !total.is_finite() {
         return Err(Error::NonFinite);
     }
