@@ -60,7 +60,7 @@
 //! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
 //! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |
 //! | stop early | [`FitConfig::with_patience`] (Keras' `EarlyStopping` on the validation loss), or return [`Control::Stop`] from the callback |
-//! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); sizes from [`persist::parameters_len`] |
+//! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); [`persist::save_resumable`], [`persist::load_resumable`] (with the generator: bit for bit after a reset); sizes from [`persist::parameters_len`] |
 //! | inspect | [`Trainer::summary`] / [`summary()`] (Keras' `model.summary()`), [`Trainer::TRAINING_RAM_BYTES`], [`Trainer::gradients`] |
 //! | run on a device | the recipe below; [`predict`] or [`Network::infer`] for inference |
 //!
