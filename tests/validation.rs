@@ -262,3 +262,29 @@ fn clipping_limits_and_max_norm_that_are_not_finite_and_positive_are_refused() {
         );
     }
 }
+
+/// Every optimizer's learning rate can be changed between steps (schedules and
+/// `ReduceLROnPlateau` do), and a bad rate is refused without changing the one in use.
+#[test]
+fn set_learning_rate_checks_and_keeps_the_rate_on_refusal() {
+    fn check<O: Optimizer<P>>(name: &str, mut optimizer: O) {
+        let before = optimizer.learning_rate();
+        for bad in NOT_POSITIVE {
+            refused(
+                name,
+                optimizer.set_learning_rate(bad),
+                |e| matches!(e, Error::LearningRate { learning_rate } if same(learning_rate, bad)),
+            );
+            assert!(same(optimizer.learning_rate(), before), "{name}: {bad}");
+        }
+        optimizer.set_learning_rate(0.25).unwrap();
+        assert!(same(optimizer.learning_rate(), 0.25), "{name}");
+    }
+    check("Sgd", Sgd::new(0.1).unwrap());
+    check(
+        "SgdMomentum",
+        SgdMomentum::<P>::new(0.1, 0.9, true).unwrap(),
+    );
+    check("Adam", Adam::<P>::keras_default());
+    check("AdamW", AdamW::<P>::new(1e-3, 1e-2).unwrap());
+}

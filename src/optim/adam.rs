@@ -300,6 +300,10 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
     fn learning_rate(&self) -> f32 {
         self.learning_rate
     }
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
+        self.learning_rate = super::checked_learning_rate(learning_rate)?;
+        Ok(())
+    }
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
         self.update_is_finite_with(params, grads, self.next_step(false), 1.0)
     }
@@ -410,6 +414,10 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     }
     fn learning_rate(&self) -> f32 {
         self.adam.learning_rate
+    }
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
+        self.adam.learning_rate = super::checked_learning_rate(learning_rate)?;
+        Ok(())
     }
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
         self.adam

@@ -12,6 +12,7 @@
 //! | [`Adam`] | `Adam()`: lr 1e-3, β 0.9/0.999, ε 1e-7, ε added to `sqrt(v)` | `Adam()`: ε 1e-8, added to `sqrt(v̂)` |
 //! | [`AdamW`] | — | `AdamW()`: decoupled decay `w -= lr·wd·w`, wd 1e-2, ε 1e-8 |
 
+use crate::error::Error;
 use crate::layers::Parameters;
 
 mod adam;
@@ -125,6 +126,15 @@ pub trait Optimizer<P: Parameters> {
     /// The base learning rate.
     fn learning_rate(&self) -> f32;
 
+    /// Sets the base learning rate for the following steps, keeping the optimizer's state
+    /// (Keras' `optimizer.learning_rate = …`): what learning-rate schedules and
+    /// `ReduceLROnPlateau` use.
+    ///
+    /// # Errors
+    /// [`Error::LearningRate`] unless `learning_rate` is finite and positive; the rate is
+    /// then unchanged.
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error>;
+
     /// True if the next [`Optimizer::step`] with these parameters and gradients would leave
     /// every parameter and state value finite. It computes the update without writing it,
     /// so that a step can be refused before anything changes (see
@@ -156,4 +166,9 @@ pub trait Optimizer<P: Parameters> {
     fn state_tag(&self) -> StateTag {
         StateTag::UNTAGGED
     }
+}
+
+/// The checked learning rate for [`Optimizer::set_learning_rate`].
+pub(crate) const fn checked_learning_rate(learning_rate: f32) -> Result<f32, Error> {
+    crate::error::positive(learning_rate, Error::LearningRate { learning_rate })
 }

@@ -43,6 +43,10 @@ impl<P: Parameters> Optimizer<P> for Sgd {
     fn learning_rate(&self) -> f32 {
         self.learning_rate
     }
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
+        self.learning_rate = super::checked_learning_rate(learning_rate)?;
+        Ok(())
+    }
     const STATE_LEN: usize = 0;
     /// `SGD ` (no state, no settings: a saved run records only which optimizer it was).
     fn state_tag(&self) -> StateTag {
@@ -116,6 +120,10 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
     }
     fn learning_rate(&self) -> f32 {
         self.learning_rate
+    }
+    fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
+        self.learning_rate = super::checked_learning_rate(learning_rate)?;
+        Ok(())
     }
     const STATE_LEN: usize = P::COUNT;
     /// `SGDM`: the velocity is the last update (`v = μ·v - lr·g`), whatever the momentum,
