@@ -88,6 +88,25 @@ impl Permutation {
         self.len == 0
     }
 
+    /// Another permutation, of `0..len`, keyed by this one's key and `tweak`: independent
+    /// of it for every distinct `tweak` as far as the hashes tell (what [`crate::KFold`]
+    /// draws each class's order from, with one key drawn from the caller's generator).
+    pub(crate) fn tweaked(&self, len: usize, tweak: usize) -> Self {
+        let tweak = tweak as u64;
+        let hash = mix((tweak as u32) ^ mix((tweak >> 32) as u32 ^ 0x9e37_79b9));
+        let [start, step, coin_key, wide_key] = self.keys;
+        Self {
+            len,
+            rounds: rounds(len),
+            keys: [
+                start ^ hash,
+                (step ^ mix(hash ^ 0x85eb_ca6b)) | 1,
+                coin_key ^ mix(hash ^ 0xc2b2_ae35),
+                wide_key ^ mix(hash ^ 0x27d4_eb2f),
+            ],
+        }
+    }
+
     /// The element at position `index` (`index` itself if out of range).
     pub fn get(&self, index: usize) -> usize {
         let n = self.len;
