@@ -266,6 +266,7 @@ mod tests {
     /// (len 80) — at len 8, one element 13 % more or less likely than the others (the
     /// noncentral χ² at the threshold: λ = 62 at 1 degree of freedom, 138 at 79).
     #[test]
+    #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn shuffled_positions_are_uniform() {
         for at in [|_| 0, |len: usize| len - 1] {
             for (len, z) in position_z(at, swap_or_not) {
@@ -278,6 +279,7 @@ mod tests {
     /// this crate shuffled with before (the review's plain z, `(χ² - df)/sqrt(2·df)`, was 240
     /// at len 8 over 60,000 shuffles; here, 30,000 shuffles give a Wilson–Hilferty z of 9).
     #[test]
+    #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn the_position_test_rejects_the_feistel_shuffle_it_replaced() {
         fn feistel(len: usize, rng: &mut Xoshiro128PlusPlus) -> Box<dyn Fn(usize) -> usize> {
             let bits = (u64::BITS - (len as u64 - 1).leading_zeros()).max(2);
@@ -315,6 +317,7 @@ mod tests {
     /// ordered pairs, for sizes 3 to 12. Power: χ² divergence 0.0024 (len 3) to 0.0055
     /// (len 12, 131 degrees of freedom) detected with probability 0.99.
     #[test]
+    #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn shuffled_pairs_are_uniform() {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(12);
         for len in 3..=12 {
@@ -341,6 +344,7 @@ mod tests {
     /// review's case: at 5, 60,000 Feistel shuffles gave each of the 120 orders between 820
     /// and 6,296 times). Power: χ² divergence 0.0026 at len 5 detected with probability 0.99.
     #[test]
+    #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn whole_permutations_of_few_elements_are_uniform() {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(13);
         for len in 3..=5 {
