@@ -162,8 +162,9 @@ fn main() {
         &[],
     );
 
-    // load: a CRC-valid buffer whose optimizer state is -1 everywhere (v = -1), and one
-    // with an unknown flag bit; plus a byte flip, a truncation and arbitrary bytes.
+    // load: a CRC-valid buffer whose optimizer state is -1 everywhere (v = -1), one with an
+    // unknown flag bit, one with another optimizer's tag, one with another β1; plus a byte
+    // flip, a truncation and arbitrary bytes.
     let (start, values) = state_range();
     let mut v_minus_one = vec![LOAD_RESEAL];
     for k in 0..values {
@@ -181,11 +182,25 @@ fn main() {
         }
     }
     write("load", "crc_valid_second_half_of_state_minus_one", &v_only);
+    // Bit 2: bits 0 (optimizer record) and 1 (generator) are known.
     write(
         "load",
         "crc_valid_unknown_flag_bit",
-        &[LOAD_RESEAL, 6, 0, 0x03],
+        &[LOAD_RESEAL, 6, 0, 0x05],
     );
+    // The optimizer record's kind (`ADAM`, just before the state) changed to `XDAM`.
+    let kind = (start - 20) as u16;
+    let mut other_kind = vec![LOAD_RESEAL];
+    other_kind.extend_from_slice(&kind.to_le_bytes());
+    other_kind.push(b'X');
+    write("load", "crc_valid_other_optimizer_kind", &other_kind);
+    // Its first setting (β1 = 0.9) changed to 0.5.
+    let mut other_beta = vec![LOAD_RESEAL];
+    for (j, byte) in 0.5f32.to_le_bytes().into_iter().enumerate() {
+        other_beta.extend_from_slice(&(kind + 4 + j as u16).to_le_bytes());
+        other_beta.push(byte);
+    }
+    write("load", "crc_valid_other_beta_1", &other_beta);
     write("load", "byte_flip_in_parameters", &[LOAD_FLIP, 40, 0, 0x01]);
     write("load", "unchanged_valid_buffer", &[LOAD_FLIP]);
     let mut truncated = vec![LOAD_RAW];
