@@ -243,4 +243,14 @@ fn main() {
     write("kfold", "more_folds_than_samples", &[3, 0, 4, 0, 0]);
     write("kfold", "one_fold", &[10, 0, 1, 0, 0]);
     write("kfold", "plain_10_of_97", &[97, 0, 10, 9, 0]);
+
+    // shuffle: the sizes whose Feistel shuffle was most biased, the smallest ones, a
+    // power of two and one past it, and the largest the target takes.
+    for len in [0u32, 1, 2, 3, 5, 8, 455, 65_536, 65_537, 1 << 17] {
+        let mut bytes = vec![];
+        bytes.extend_from_slice(&(len as u16).to_le_bytes());
+        bytes.push((len >> 16) as u8);
+        bytes.extend_from_slice(&[7; 16]);
+        write("shuffle", &format!("len_{len}"), &bytes);
+    }
 }
