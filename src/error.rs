@@ -150,6 +150,23 @@ pub enum Error {
     },
     /// A saved generator state no generator can be in (xoshiro's all-zero state).
     GeneratorState,
+    /// A label-smoothing amount outside `[0, 1]` (Keras' `label_smoothing`).
+    LabelSmoothing {
+        /// The refused amount.
+        label_smoothing: f32,
+    },
+    /// Sample weights of another length than the samples.
+    WeightCount {
+        /// Number of samples.
+        samples: usize,
+        /// Number of weights.
+        weights: usize,
+    },
+    /// A sample or class weight that is negative or not finite.
+    Weight {
+        /// The refused weight.
+        weight: f32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -248,6 +265,18 @@ impl fmt::Display for Error {
                 }
             }
             Error::GeneratorState => write!(f, "saved generator state is all zeros"),
+            Error::LabelSmoothing { label_smoothing } => {
+                write!(f, "label smoothing {label_smoothing} is outside [0, 1]")
+            }
+            Error::WeightCount { samples, weights } => {
+                write!(f, "{samples} samples but {weights} sample weights")
+            }
+            Error::Weight { weight } => {
+                write!(
+                    f,
+                    "sample or class weight {weight} is negative or not finite"
+                )
+            }
         }
     }
 }
@@ -357,6 +386,14 @@ impl Error {
                 ],
             ),
             Error::GeneratorState => ("GeneratorState", [None, None]),
+            Error::LabelSmoothing { label_smoothing } => (
+                "LabelSmoothing",
+                one("label_smoothing", Float(label_smoothing)),
+            ),
+            Error::WeightCount { samples, weights } => {
+                ("WeightCount", two("samples", samples, "weights", weights))
+            }
+            Error::Weight { weight } => ("Weight", one("weight", Float(weight))),
         }
     }
 }
