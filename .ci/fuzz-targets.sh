@@ -4,7 +4,7 @@
 # in fuzz/), then a bounded coverage-guided run. Any crash or failed assertion fails CI.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-seconds=${MICROTRAIN_FUZZ_SECONDS:-30}
+seconds=${MICROTRAIN_FUZZ_SECONDS:-25}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal
