@@ -3,7 +3,7 @@
 # library's safe code, and byte order in `persist` (the version-1 fixtures were written on a
 # little-endian machine; a big-endian round trip must give the same bytes). Miri cannot run
 # on x86_64 here: `libm`'s `arch` feature uses inline assembly there, and not on s390x.
-# The statistical shuffle tests, the exhaustive byte-flip test, the many-classes k-fold test
+# The statistical shuffle and generator tests, the exhaustive byte-flip test, the many-classes k-fold test
 # (`cfg_attr(miri, ignore)`) and Adam's 6,000-case bound test (`--skip`) are left out:
 # millions of evaluations each, and nothing endian-specific.
 set -euo pipefail
