@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The cargo-fuzz targets of fuzz/ (load, step, kernels, kfold): each over its committed
+# The cargo-fuzz targets of fuzz/ (load, step, kernels, kfold, shuffle): each over its committed
 # regressions (fuzz/regressions/<target>, written by `cargo run --example write_regressions`
 # in fuzz/), then a bounded coverage-guided run. Any crash or failed assertion fails CI.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-seconds=${MICROTRAIN_FUZZ_SECONDS:-30}
+seconds=${MICROTRAIN_FUZZ_SECONDS:-25}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
     rustup toolchain install nightly --profile minimal
@@ -23,7 +23,7 @@ if ! git diff --quiet -- regressions || [ -n "$(git ls-files --others -- regress
 fi
 
 cargo +nightly fuzz build -O
-for target in load step kernels kfold; do
+for target in load step kernels kfold shuffle; do
     echo "fuzz $target: regressions"
     cargo +nightly fuzz run -O "$target" "regressions/$target" -- -runs=0
     echo "fuzz $target: ${seconds} s"

@@ -63,7 +63,7 @@
 //! | stop early | [`EarlyStopping`] in [`FitConfig::with_early_stopping`] (Keras' `EarlyStopping`: monitor, `min_delta`, patience, baseline, `start_from_epoch`, `restore_best_weights` with [`Trainer::with_best_weights`]); [`FitConfig::with_patience`] for the short form; or return [`Control::Stop`] from the callback |
 //! | adapt the learning rate | [`ReduceLrOnPlateau`] in [`FitConfig::with_reduce_lr_on_plateau`] (Keras' `ReduceLROnPlateau`); [`Optimizer::set_learning_rate`] |
 //! | checkpoint during training | a [`Callback`] sees the model and optimizer after each epoch ([`with_model`] for a closure); [`persist::save`] |
-//! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); sizes from [`persist::parameters_len`] |
+//! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); [`persist::save_resumable`], [`persist::load_resumable`] (with the generator: bit for bit after a reset); sizes from [`persist::parameters_len`] |
 //! | inspect | [`Trainer::summary`] / [`summary()`] (Keras' `model.summary()`), [`Trainer::TRAINING_RAM_BYTES`], [`Trainer::gradients`] |
 //! | run on a device | the recipe below; [`predict`] or [`Network::infer`] for inference |
 //!

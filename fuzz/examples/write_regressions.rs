@@ -162,8 +162,9 @@ fn main() {
         &[],
     );
 
-    // load: a CRC-valid buffer whose optimizer state is -1 everywhere (v = -1), and one
-    // with an unknown flag bit; plus a byte flip, a truncation and arbitrary bytes.
+    // load: a CRC-valid buffer whose optimizer state is -1 everywhere (v = -1), one with an
+    // unknown flag bit, one with another optimizer's tag, one with another β1; plus a byte
+    // flip, a truncation and arbitrary bytes.
     let (start, values) = state_range();
     let mut v_minus_one = vec![LOAD_RESEAL];
     for k in 0..values {
@@ -181,11 +182,25 @@ fn main() {
         }
     }
     write("load", "crc_valid_second_half_of_state_minus_one", &v_only);
+    // Bit 2: bits 0 (optimizer record) and 1 (generator) are known.
     write(
         "load",
         "crc_valid_unknown_flag_bit",
-        &[LOAD_RESEAL, 6, 0, 0x03],
+        &[LOAD_RESEAL, 6, 0, 0x05],
     );
+    // The optimizer record's kind (`ADAM`, just before the state) changed to `XDAM`.
+    let kind = (start - 20) as u16;
+    let mut other_kind = vec![LOAD_RESEAL];
+    other_kind.extend_from_slice(&kind.to_le_bytes());
+    other_kind.push(b'X');
+    write("load", "crc_valid_other_optimizer_kind", &other_kind);
+    // Its first setting (β1 = 0.9) changed to 0.5.
+    let mut other_beta = vec![LOAD_RESEAL];
+    for (j, byte) in 0.5f32.to_le_bytes().into_iter().enumerate() {
+        other_beta.extend_from_slice(&(kind + 4 + j as u16).to_le_bytes());
+        other_beta.push(byte);
+    }
+    write("load", "crc_valid_other_beta_1", &other_beta);
     write("load", "byte_flip_in_parameters", &[LOAD_FLIP, 40, 0, 0x01]);
     write("load", "unchanged_valid_buffer", &[LOAD_FLIP]);
     let mut truncated = vec![LOAD_RAW];
@@ -228,4 +243,14 @@ fn main() {
     write("kfold", "more_folds_than_samples", &[3, 0, 4, 0, 0]);
     write("kfold", "one_fold", &[10, 0, 1, 0, 0]);
     write("kfold", "plain_10_of_97", &[97, 0, 10, 9, 0]);
+
+    // shuffle: the sizes whose Feistel shuffle was most biased, the smallest ones, a
+    // power of two and one past it, and the largest the target takes.
+    for len in [0u32, 1, 2, 3, 5, 8, 455, 65_536, 65_537, 1 << 17] {
+        let mut bytes = vec![];
+        bytes.extend_from_slice(&(len as u16).to_le_bytes());
+        bytes.push((len >> 16) as u8);
+        bytes.extend_from_slice(&[7; 16]);
+        write("shuffle", &format!("len_{len}"), &bytes);
+    }
 }

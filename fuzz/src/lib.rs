@@ -211,7 +211,8 @@ pub fn reseal(buffer: &mut [u8]) {
 pub fn state_range() -> (usize, usize) {
     let boundaries = <LoadNet as Network>::WIDTHS.len();
     let parameters = <LoadNet as Network>::PARAMETERS;
-    let start = 24 + 4 * boundaries + 4 * parameters;
+    // After the header, the widths, the parameters and the optimizer's tag (kind + settings).
+    let start = 24 + 4 * boundaries + 4 * parameters + 20;
     let len = persist::training_state_len::<LoadNet, LoadOpt>();
     (start, (len - 4 - start) / 4)
 }

@@ -1,8 +1,8 @@
 //! Adapts a host-trained digits classifier to one user on the device, and survives a power
 //! cycle. See README.md.
 //!
-//! Each boot: load the store (adapted head + Adam state) if it is there and passes
-//! `persist`'s checks, else the factory weights; print the held-out accuracy; fine-tune the
+//! Each boot: load the store (adapted head, Adam state and the generator) if it is there
+//! and passes `persist`'s checks, else the factory weights; print the held-out accuracy; fine-tune the
 //! head (the prefix stays frozen in flash); print the accuracy again; save to the store.
 //! When the boot found no store it also trains the whole model the same way, for
 //! comparison. Exit code 0 unless a step failed or the store could not be written.
@@ -44,7 +44,9 @@ type WholeTrainer = Trainer<Whole, Adam<<Whole as Network>::Params>, BATCH>;
 /// Epochs of fine-tuning per boot over the user's 249 images.
 const EPOCHS: usize = 15;
 const LEARNING_RATE: f32 = 1e-2;
-const STORE_LEN: usize = persist::training_state_len::<Adapted, AdaptOptimizer>();
+const STORE_LEN: usize = persist::resumable_len::<Adapted, AdaptOptimizer>();
+/// The generator's seed at the first boot; later boots continue the saved generator.
+const SEED: u64 = 7;
 
 /// The factory prefix, in flash.
 static PREFIX: Prefix = Dense::new(Relu).with_params(factory::PREFIX);
@@ -95,6 +97,8 @@ fn error_name(error: Error) -> &'static str {
         Error::Shape => "another model",
         Error::Buffer { .. } => "truncated",
         Error::NonFinite => "non-finite values",
+        Error::OptimizerMismatch { .. } => "another optimizer",
+        Error::GeneratorState => "invalid generator state",
         _ => "invalid",
     }
 }
@@ -154,6 +158,8 @@ fn main() -> ! {
         store: bytes,
     } = app;
 
+    // Replaced by the store's generator if the store loads (nothing changes if it does not).
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(SEED);
     let found = store::read(bytes);
     let status = match found {
         None => {
@@ -161,10 +167,10 @@ fn main() -> ! {
             "none"
         }
         Some(len) => {
-            match persist::load_with_optimizer(model, trainer.optimizer_mut(), &bytes[..len]) {
+            match persist::load_resumable(model, trainer.optimizer_mut(), &mut rng, &bytes[..len]) {
                 Ok(()) => {
                     say!(
-                        "store: loaded adapted head and optimizer state ({} bytes)",
+                        "store: loaded adapted head, optimizer state and generator ({} bytes)",
                         len
                     );
                     "loaded"
@@ -190,8 +196,6 @@ fn main() -> ! {
         tenth
     );
 
-    // The generator restarts each boot (the store holds no generator state).
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
     let per_step = match fine_tune(model, trainer, &mut rng, &mut counter) {
         Ok(per_step) => per_step,
         Err(e) => {
@@ -216,7 +220,7 @@ fn main() -> ! {
         );
     }
 
-    let saved = persist::save_with_optimizer(model, trainer.optimizer(), bytes);
+    let saved = persist::save_resumable(model, trainer.optimizer(), &rng, bytes);
     let written = match saved {
         Ok(len) => store::write(&bytes[..len]),
         Err(_) => false,
@@ -234,7 +238,7 @@ fn main() -> ! {
     );
 
     if status == "none" {
-        let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(SEED);
         match fine_tune(whole, whole_trainer, &mut rng, &mut counter) {
             Ok(per_step) => {
                 let whole_after = correct(whole);

@@ -1,6 +1,6 @@
 //! The persistent store: one file on the host through semihosting, standing for a flash
 //! sector that survives a power cycle. Its content is microtrain's own saved format
-//! (`persist::save_with_optimizer`), CRC included.
+//! (`persist::save_resumable`: head, Adam state and generator), CRC included.
 
 use cortex_m_semihosting::{nr, syscall};
 
