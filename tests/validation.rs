@@ -109,23 +109,23 @@ fn betas_and_momentum_outside_unit_interval_are_refused() {
         let adam = Adam::<P>::keras_default();
         refused(
             &format!("Adam beta_1 = {beta}"),
-            adam.with_betas(beta, 0.999),
+            adam.with_betas(f64::from(beta), 0.999),
             is,
         );
         refused(
             &format!("Adam beta_2 = {beta}"),
-            adam.with_betas(0.9, beta),
+            adam.with_betas(0.9, f64::from(beta)),
             is,
         );
         let adam_w = AdamW::<P>::new(1e-3, 0.01).unwrap();
         refused(
             &format!("AdamW beta_1 = {beta}"),
-            adam_w.with_betas(beta, 0.999),
+            adam_w.with_betas(f64::from(beta), 0.999),
             is,
         );
         refused(
             &format!("AdamW beta_2 = {beta}"),
-            adam_w.with_betas(0.9, beta),
+            adam_w.with_betas(0.9, f64::from(beta)),
             is,
         );
         refused(

@@ -3,7 +3,7 @@
 use super::{LANES, V};
 use crate::kernels::{self, AdamStep};
 
-/// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
+/// One Adam update of a tensor: `m += (g - m)·rate_1`, `v += (g² - v)·rate_2`,
 /// `w -= lr·m / (sqrt(v) + ε)`, each new value [flushed](kernels::flush_subnormal) to zero
 /// below `f32::MIN_POSITIVE` (see [`kernels::FLUSHES_SUBNORMALS`]).
 pub fn adam_update(
@@ -18,7 +18,7 @@ pub fn adam_update(
     // with the new moments flushed before the weight uses them and the new weight flushed:
     // the bits of `flushed_candidate`, which are the scalar kernel's wherever it writes no
     // value below `f32::MIN_POSITIVE`.
-    let (b1, b2) = (V::splat(1.0 - step.beta_1), V::splat(1.0 - step.beta_2));
+    let (b1, b2) = (V::splat(step.rate_1), V::splat(step.rate_2));
     let (lr, eps) = (V::splat(step.learning_rate), V::splat(step.epsilon));
     let (w_chunks, w_tail) = weights.as_chunks_mut::<LANES>();
     let (g_chunks, g_tail) = grads.as_chunks::<LANES>();
