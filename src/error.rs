@@ -139,6 +139,34 @@ pub enum Error {
     /// construction leaves them: it was never initialised (`model.initialize(&mut rng)`) nor
     /// loaded, and training would keep every unit of a layer alike.
     Uninitialized,
+    /// Saved optimizer state written by another optimizer, or under settings the state
+    /// depends on that differ (Adam's betas): see [`crate::StateTag`]. The kinds are equal
+    /// when only the settings differ.
+    OptimizerMismatch {
+        /// The kind of optimizer that wrote the state (`*b"ADMW"`).
+        saved: [u8; 4],
+        /// The kind of optimizer loading it.
+        expected: [u8; 4],
+    },
+    /// A saved generator state no generator can be in (xoshiro's all-zero state).
+    GeneratorState,
+    /// A label-smoothing amount outside `[0, 1]` (Keras' `label_smoothing`).
+    LabelSmoothing {
+        /// The refused amount.
+        label_smoothing: f32,
+    },
+    /// Sample weights of another length than the samples.
+    WeightCount {
+        /// Number of samples.
+        samples: usize,
+        /// Number of weights.
+        weights: usize,
+    },
+    /// A sample or class weight that is negative or not finite.
+    Weight {
+        /// The refused weight.
+        weight: f32,
+    },
     /// [`Optimizer::set_learning_rate`](crate::Optimizer::set_learning_rate) on an optimizer
     /// whose rate a schedule sets ([`crate::Scheduled`]); Keras raises `TypeError` ("not
     /// settable") there.
@@ -248,6 +276,35 @@ impl fmt::Display for Error {
                 "a layer's weights are all zero: initialise the model \
                  (`model.initialize(&mut rng)`) or load saved parameters before training"
             ),
+            Error::OptimizerMismatch { saved, expected } => {
+                if saved == expected {
+                    write!(
+                        f,
+                        "saved optimizer state was written by {} with other settings (betas)",
+                        Kind(saved)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "saved optimizer state was written by {}, not by {}",
+                        Kind(saved),
+                        Kind(expected)
+                    )
+                }
+            }
+            Error::GeneratorState => write!(f, "saved generator state is all zeros"),
+            Error::LabelSmoothing { label_smoothing } => {
+                write!(f, "label smoothing {label_smoothing} is outside [0, 1]")
+            }
+            Error::WeightCount { samples, weights } => {
+                write!(f, "{samples} samples but {weights} sample weights")
+            }
+            Error::Weight { weight } => {
+                write!(
+                    f,
+                    "sample or class weight {weight} is negative or not finite"
+                )
+            }
             Error::ScheduledLearningRate => write!(
                 f,
                 "the learning rate is set by a schedule and cannot be set directly"
@@ -264,6 +321,19 @@ impl fmt::Display for Error {
                 "initial_accumulator_value {value} is negative or not finite"
             ),
         }
+    }
+}
+
+/// An optimizer's kind ([`crate::StateTag::kind`]) as its bytes, e.g. `b"ADAM"`.
+struct Kind([u8; 4]);
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for byte in self.0 {
+            write!(f, "{}", core::ascii::escape_default(byte))?;
+        }
+        f.write_str("\"")
     }
 }
 
@@ -292,6 +362,7 @@ fn write_bits(value: f32, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 enum Field {
     Float(f32),
     Count(usize),
+    Kind([u8; 4]),
 }
 
 impl fmt::Debug for Field {
@@ -299,6 +370,7 @@ impl fmt::Debug for Field {
         match *self {
             Field::Float(value) => fmt::Debug::fmt(&FloatField(value), f),
             Field::Count(value) => fmt::Debug::fmt(&value, f),
+            Field::Kind(kind) => fmt::Display::fmt(&Kind(kind), f),
         }
     }
 }
@@ -349,6 +421,22 @@ impl Error {
                 ("SplitSize", two("requested", requested, "samples", samples))
             }
             Error::Uninitialized => ("Uninitialized", [None, None]),
+            Error::OptimizerMismatch { saved, expected } => (
+                "OptimizerMismatch",
+                [
+                    Some(("saved", Field::Kind(saved))),
+                    Some(("expected", Field::Kind(expected))),
+                ],
+            ),
+            Error::GeneratorState => ("GeneratorState", [None, None]),
+            Error::LabelSmoothing { label_smoothing } => (
+                "LabelSmoothing",
+                one("label_smoothing", Float(label_smoothing)),
+            ),
+            Error::WeightCount { samples, weights } => {
+                ("WeightCount", two("samples", samples, "weights", weights))
+            }
+            Error::Weight { weight } => ("Weight", one("weight", Float(weight))),
             Error::ScheduledLearningRate => ("ScheduledLearningRate", [None, None]),
             Error::DecaySteps => ("DecaySteps", [None, None]),
             Error::DecayRate { decay_rate } => ("DecayRate", one("decay_rate", Float(decay_rate))),
@@ -433,5 +521,21 @@ mod tests {
             assert_eq!(u32::from_str_radix(hex, 16), Ok(value.to_bits()), "{text}");
         }
         assert_eq!(format!("{:?}", Bits(1.5)), "f32::from_bits(0x3fc00000)");
+    }
+
+    #[test]
+    fn optimizer_kinds_print_as_byte_strings() {
+        let mismatch = Error::OptimizerMismatch {
+            saved: *b"ADMW",
+            expected: *b"AD\0M",
+        };
+        assert_eq!(
+            format!("{mismatch:?}"),
+            r#"OptimizerMismatch { saved: b"ADMW", expected: b"AD\x00M" }"#
+        );
+        assert_eq!(
+            format!("{mismatch}"),
+            r#"saved optimizer state was written by b"ADMW", not by b"AD\x00M""#
+        );
     }
 }

@@ -56,8 +56,8 @@
 //! | task | what to use |
 //! |---|---|
 //! | define a model | [`network!`] over a tuple of [`Dense`], [`Dropout`], [`DenseDropout`]; activations in [`activation`]; penalties [`l1`], [`l2`], [`l1_l2`]; [`Dense::with_max_norm`] |
-//! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets |
-//! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
+//! | prepare data | [`Standardizer`] (fitted on the training rows), [`stratified_split`] (seeded, into train/validation/test indices), [`KFold`] for cross-validation; [`Dataset`] pairs samples and targets, with Keras' sample and class weights ([`Dataset::with_sample_weights`], [`Dataset::with_class_weights`]) |
+//! | train | [`Trainer`] with an optimizer ([`Adam`], [`AdamW`], [`Sgd`], [`SgdMomentum`]) and a loss ([`loss`]: from logits, label smoothing); [`Trainer::fit`] for epochs, [`Trainer::step`] for one batch (e.g. one sample as it arrives on a device); [`Clipping`] |
 //! | validate | `fit`'s `validation` argument (per-epoch [`EpochReport::validation`]), [`evaluate`] (loss and accuracy), [`ConfusionMatrix`] (precision, recall, F1), [`RegressionMetrics`] (MSE, MAE, R²), [`data_loss`] (the loss without the penalty) |
 //! | stop early | [`FitConfig::with_patience`] (Keras' `EarlyStopping` on the validation loss), or return [`Control::Stop`] from the callback |
 //! | save / load | [`persist::save`], [`persist::load`] (parameters); [`persist::save_with_optimizer`], [`persist::load_with_optimizer`] (to resume training); sizes from [`persist::parameters_len`] |
@@ -197,8 +197,13 @@ pub use loss::{
     BinaryCrossEntropy, BinaryCrossEntropyFromLogits, CategoricalCrossEntropy, Label, Loss,
     MeanSquaredError, SparseCategoricalCrossEntropy,
 };
+pub use loss::{
+    CategoricalCrossEntropyFromLogits, LabelSmoothing, SmoothLabels,
+    SparseCategoricalCrossEntropyFromLogits,
+};
 pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
+pub use optim::StateTag;
 pub use optim::{Adagrad, Nadam, RMSprop};
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
 pub use optim::{

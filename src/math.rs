@@ -76,6 +76,12 @@ pub fn sqrt4(x: [f32; 4]) -> [f32; 4] {
     }
 }
 
+/// The nearest integer, ties to even (NumPy's `round`).
+#[inline(always)]
+pub fn round_ties_even(x: f32) -> f32 {
+    libm::rintf(x)
+}
+
 /// Hyperbolic tangent.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {

@@ -294,7 +294,8 @@ impl RegressionMetrics {
 /// Mean loss of `model` over `data` (inference: dropout off) **without** the regularization
 /// term: what [`evaluate`](crate::evaluate) reports minus the penalty, summed directly in
 /// `f64` rather than found by subtraction. Use it to compare models with different
-/// penalties, or a loss with Keras' `model.compiled_loss` on the data.
+/// penalties, or a loss with Keras' `model.compiled_loss` on the data. Sample and class
+/// weights in `data` weigh it as in [`evaluate`](crate::evaluate) (`Σ wᵢ·lᵢ / n`).
 ///
 /// ```
 /// use microtrain::*;
@@ -317,7 +318,14 @@ where
         .samples()
         .iter()
         .zip(data.targets())
-        .map(|(x, t)| f64::from(loss.value(&model.infer(x), t)))
+        .enumerate()
+        .map(|(index, (x, t))| {
+            let output = crate::train::loss_output(model, loss, x);
+            let weight = data
+                .weights()
+                .map_or(1.0, |w| w.of(index, loss.class_of(t)));
+            f64::from(weight) * f64::from(loss.value(&output, t))
+        })
         .sum();
     (total / data.len().max(1) as f64) as f32
 }

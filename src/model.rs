@@ -141,6 +141,17 @@ pub trait Network {
         rows: usize,
         rng: &mut R,
     );
+    /// [`Network::forward`], except that the last layer leaves its pre-activation (the
+    /// logits) in the output rows, for a loss that applies the output activation itself
+    /// ([`Loss::PRE_ACTIVATION`](crate::Loss::PRE_ACTIVATION)).
+    fn forward_pre_activation<const B: usize, R: Rng + ?Sized>(
+        &self,
+        workspace: &mut Self::Workspace<B>,
+        rows: usize,
+        rng: &mut R,
+    );
+    /// [`Network::infer`], except that the last layer returns its pre-activation.
+    fn infer_pre_activation(&self, input: &Self::Input) -> Self::Output;
     /// Backward pass: the output rows must hold `δ` (see [`crate::Loss::delta`]); overwrites
     /// `grads` with the gradients and returns the regularization loss term.
     fn backward<const B: usize>(
@@ -239,6 +250,25 @@ macro_rules! infer_chain {
     }};
 }
 
+macro_rules! infer_pre_activation_chain {
+    ($s:ident, $x:expr; $i:tt) => { $s.$i.infer_pre_activation($x) };
+    ($s:ident, $x:expr; $i:tt $($rest:tt)+) => {{
+        let y = $s.$i.infer($x);
+        infer_pre_activation_chain!($s, &y; $($rest)+)
+    }};
+}
+
+// As `forward_chain`, with the last layer's pre-activation.
+macro_rules! forward_pre_activation_chain {
+    ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident)) => {
+        $s.$i.forward_pre_activation(head(&$src[..], $rows), head_mut(&mut $a[..], $rows), $c, $rng);
+    };
+    ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)+) => {
+        $s.$i.forward(head(&$src[..], $rows), head_mut(&mut $a[..], $rows), $c, $rng);
+        forward_pre_activation_chain!($s, $rng, $rows; $a; $($rest)+);
+    };
+}
+
 macro_rules! forward_chain {
     ($s:ident, $rng:ident, $rows:ident; $src:ident;) => {};
     ($s:ident, $rng:ident, $rows:ident; $src:ident; ($i:tt, $a:ident, $c:ident, $g:ident) $($rest:tt)*) => {
@@ -332,6 +362,22 @@ macro_rules! tuple_network {
                 let ($($a,)+) = activations;
                 let ($($c,)+) = caches;
                 forward_chain!(self, rng, rows; input; $(($i, $a, $c, $g))+);
+            }
+
+            fn forward_pre_activation<const B: usize, R: Rng + ?Sized>(
+                &self,
+                ws: &mut Self::Workspace<B>,
+                rows: usize,
+                rng: &mut R,
+            ) {
+                let Workspace { input, activations, caches } = ws;
+                let ($($a,)+) = activations;
+                let ($($c,)+) = caches;
+                forward_pre_activation_chain!(self, rng, rows; input; $(($i, $a, $c, $g))+);
+            }
+
+            fn infer_pre_activation(&self, input: &Self::Input) -> Self::Output {
+                infer_pre_activation_chain!(self, input; $($i)+)
             }
 
             fn backward<const B: usize>(

@@ -353,7 +353,20 @@ impl<const I: usize, const O: usize> Hidden for Counted<I, O> {
         self.0.derivative_of_output(output, cache);
     }
 }
-impl<const I: usize, const O: usize> OutputLayer for Counted<I, O> {}
+impl<const I: usize, const O: usize> OutputLayer for Counted<I, O> {
+    fn forward_pre_activation<R: Rng + ?Sized>(
+        &self,
+        i: &[[f32; I]],
+        o: &mut [[f32; O]],
+        c: &mut (),
+        r: &mut R,
+    ) {
+        self.0.forward_pre_activation(i, o, c, r);
+    }
+    fn infer_pre_activation(&self, input: &[f32; I]) -> [f32; O] {
+        self.0.infer_pre_activation(input)
+    }
+}
 
 fn propagations<N: Network<Input = [f32; 4], Output = [f32; 1]>>(model: &N) -> usize
 where

@@ -712,3 +712,109 @@ fn dense_dropout_gradients_match_finite_differences_with_the_mask_fixed() {
     );
     dense_dropout_case(Identity, "dense+dropout, identity", 330);
 }
+
+type LogitNet = (Dense<3, 4, Tanh>, Dense<4, 3, Identity>);
+
+fn logit_net(seed: u64) -> (LogitNet, Vec<[f32; 3]>) {
+    let mut model: LogitNet = (Dense::new(Tanh), Dense::new(Identity));
+    spread_parameters(&mut model, seed);
+    let mut r = rng(seed + 1);
+    let x = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    (model, x)
+}
+
+fn one_hot_targets() -> Vec<[f32; 3]> {
+    (0..BATCH)
+        .map(|k| core::array::from_fn(|c| if c == k % 3 { 1.0 } else { 0.0 }))
+        .collect()
+}
+
+#[test]
+fn categorical_cross_entropy_from_logits_matches_finite_differences() {
+    let (model, x) = logit_net(110);
+    let one_hot = one_hot_targets();
+    let data = Dataset::new(&x, &one_hot).unwrap();
+    let loss = CategoricalCrossEntropyFromLogits;
+    check_gradients::<_, _, BATCH>("cce logits one-hot", &model, &loss, data, &ALL, 0);
+    let mut r = rng(111);
+    let soft: Vec<[f32; 3]> = (0..BATCH).map(|_| row(&mut r, 0.0, 0.7)).collect();
+    let data = Dataset::new(&x, &soft).unwrap();
+    check_gradients::<_, _, BATCH>("cce logits soft", &model, &loss, data, &ALL, 0);
+}
+
+#[test]
+fn sparse_categorical_cross_entropy_from_logits_matches_finite_differences() {
+    let (model, x) = logit_net(120);
+    let labels: Vec<u16> = (0..BATCH).map(|k| ((k * 2) % 3) as u16).collect();
+    let data = Dataset::new(&x, &labels).unwrap();
+    let loss = SparseCategoricalCrossEntropyFromLogits::<u16>::new();
+    check_gradients::<_, _, BATCH>("scce logits", &model, &loss, data, &ALL, 0);
+}
+
+#[test]
+fn label_smoothing_gradients_match_finite_differences() {
+    let one_hot = one_hot_targets();
+    let (model, x) = softmax_net(130);
+    let data = Dataset::new(&x, &one_hot).unwrap();
+    let loss = CategoricalCrossEntropy::with_label_smoothing(0.2).unwrap();
+    check_gradients::<_, _, BATCH>("cce ls 0.2", &model, &loss, data, &ALL, 0);
+
+    let (model, x) = logit_net(131);
+    let data = Dataset::new(&x, &one_hot).unwrap();
+    let loss = CategoricalCrossEntropyFromLogits::with_label_smoothing(0.3).unwrap();
+    check_gradients::<_, _, BATCH>("cce logits ls 0.3", &model, &loss, data, &ALL, 0);
+
+    let mut r = rng(132);
+    let binary: Vec<[f32; 2]> = (0..BATCH)
+        .map(|k| [(k % 2) as f32, uniform(&mut r, 0.0, 1.0)])
+        .collect();
+    let mut model: BinaryNet = (Dense::new(Tanh), Dense::new(Sigmoid));
+    spread_parameters(&mut model, 133);
+    let x: Vec<[f32; 3]> = (0..BATCH).map(|_| row(&mut r, -1.0, 1.0)).collect();
+    let data = Dataset::new(&x, &binary).unwrap();
+    let loss = BinaryCrossEntropy::with_label_smoothing(0.25).unwrap();
+    check_gradients::<_, _, BATCH>("bce ls 0.25", &model, &loss, data, &ALL, 0);
+
+    let mut model: (Dense<3, 4, Tanh>, Dense<4, 2, Identity>) =
+        (Dense::new(Tanh), Dense::new(Identity));
+    spread_parameters(&mut model, 134);
+    let loss = BinaryCrossEntropyFromLogits::with_label_smoothing(0.1).unwrap();
+    check_gradients::<_, _, BATCH>("bce logits ls 0.1", &model, &loss, data, &ALL, 0);
+}
+
+#[test]
+fn sample_and_class_weight_gradients_match_finite_differences() {
+    let weights = [1.0f32, 0.5, 2.0, 0.0, 1.5, 3.0];
+    let (model, x) = softmax_net(140);
+    let labels: Vec<usize> = (0..BATCH).map(|k| (k * 2) % 3).collect();
+    let loss = SparseCategoricalCrossEntropy::<usize>::new();
+    let data = Dataset::new(&x, &labels)
+        .unwrap()
+        .with_sample_weights(&weights)
+        .unwrap();
+    check_gradients::<_, _, BATCH>("scce sample weights", &model, &loss, data, &ALL, 0);
+    let data = Dataset::new(&x, &labels)
+        .unwrap()
+        .with_class_weights(&[0.5, 2.0, 1.25])
+        .unwrap();
+    check_gradients::<_, _, BATCH>("scce class weights", &model, &loss, data, &ALL, 0);
+    // Both, on a partial batch: the mean is over the rows of the batch.
+    let data = data.with_sample_weights(&weights).unwrap();
+    check_gradients::<_, _, BATCH>("scce both", &model, &loss, data, &ALL[..4], 0);
+
+    let one_hot = one_hot_targets();
+    let (model, x) = logit_net(141);
+    let data = Dataset::new(&x, &one_hot)
+        .unwrap()
+        .with_class_weights(&[3.0, 0.25])
+        .unwrap();
+    let loss = CategoricalCrossEntropyFromLogits::with_label_smoothing(0.1).unwrap();
+    check_gradients::<_, _, BATCH>(
+        "cce logits ls + class weights",
+        &model,
+        &loss,
+        data,
+        &ALL,
+        0,
+    );
+}

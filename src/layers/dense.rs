@@ -185,14 +185,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
     }
 
     fn infer(&self, input: &[f32; IN]) -> [f32; OUT] {
-        let mut output = [0.0; OUT];
-        kernels::dense_forward(
-            input,
-            self.params.weights.as_flattened(),
-            &self.params.bias,
-            &mut output,
-            Self::shape(1),
-        );
+        let mut output = self.linear(input);
         self.activation.activate(&mut output, OUT);
         output
     }
@@ -205,15 +198,7 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
         _: &mut (),
         _: &mut R,
     ) {
-        let rows = input.len().min(output.len());
-        let output = output.as_flattened_mut();
-        kernels::dense_forward(
-            input.as_flattened(),
-            self.params.weights.as_flattened(),
-            &self.params.bias,
-            output,
-            Self::shape(rows),
-        );
+        let output = self.linear_rows(input, output);
         self.activation.activate(output, OUT);
     }
 
@@ -284,7 +269,52 @@ impl<const IN: usize, const OUT: usize, A: Activation> Layer for Dense<IN, OUT, 
     }
 }
 
-impl<const IN: usize, const OUT: usize, A: Activation> super::OutputLayer for Dense<IN, OUT, A> {}
+impl<const IN: usize, const OUT: usize, A: Activation> Dense<IN, OUT, A> {
+    /// `x·Wᵀ + b` for one sample: the pre-activation.
+    fn linear(&self, input: &[f32; IN]) -> [f32; OUT] {
+        let mut output = [0.0; OUT];
+        kernels::dense_forward(
+            input,
+            self.params.weights.as_flattened(),
+            &self.params.bias,
+            &mut output,
+            Self::shape(1),
+        );
+        output
+    }
+
+    /// `x·Wᵀ + b` for the rows of `input` (up to the shorter length) into `output`, which it
+    /// returns flattened.
+    fn linear_rows<'o>(&self, input: &[[f32; IN]], output: &'o mut [[f32; OUT]]) -> &'o mut [f32] {
+        let rows = input.len().min(output.len());
+        let output = output.as_flattened_mut();
+        kernels::dense_forward(
+            input.as_flattened(),
+            self.params.weights.as_flattened(),
+            &self.params.bias,
+            output,
+            Self::shape(rows),
+        );
+        output
+    }
+}
+
+impl<const IN: usize, const OUT: usize, A: Activation> super::OutputLayer for Dense<IN, OUT, A> {
+    #[inline(never)]
+    fn forward_pre_activation<R: Rng + ?Sized>(
+        &self,
+        input: &[[f32; IN]],
+        output: &mut [[f32; OUT]],
+        _: &mut (),
+        _: &mut R,
+    ) {
+        self.linear_rows(input, output);
+    }
+
+    fn infer_pre_activation(&self, input: &[f32; IN]) -> [f32; OUT] {
+        self.linear(input)
+    }
+}
 
 impl<const IN: usize, const OUT: usize, A: Elementwise> Hidden for Dense<IN, OUT, A> {
     fn derivative_of_output(&self, output: &mut [[f32; OUT]], _: &()) {

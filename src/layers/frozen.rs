@@ -172,4 +172,19 @@ impl<L: Hidden, S: Borrow<L>> Hidden for Frozen<L, S> {
     }
 }
 
-impl<L: OutputLayer, S: Borrow<L>> OutputLayer for Frozen<L, S> {}
+impl<L: OutputLayer, S: Borrow<L>> OutputLayer for Frozen<L, S> {
+    fn forward_pre_activation<R: Rng + ?Sized>(
+        &self,
+        input: &[Self::Input],
+        output: &mut [Self::Output],
+        cache: &mut Self::Cache,
+        rng: &mut R,
+    ) {
+        self.layer()
+            .forward_pre_activation(input, output, cache, rng);
+    }
+
+    fn infer_pre_activation(&self, input: &Self::Input) -> Self::Output {
+        self.layer().infer_pre_activation(input)
+    }
+}

@@ -199,7 +199,24 @@ pub trait Layer {
 
 /// A layer that may end a network: its activation is what a [`crate::Loss`] pairs with.
 /// ([`Dropout`] is not one: a loss on a dropped-out output would ignore its mask.)
-pub trait OutputLayer: Layer {}
+///
+/// An output layer can also leave its **pre-activation** (the logits) instead of its
+/// output, for a loss that applies the activation itself ([`crate::Loss::PRE_ACTIVATION`]):
+/// softmax cross-entropy takes its value from the logits (log-sum-exp), which the
+/// probabilities cannot give once they round to 0.
+pub trait OutputLayer: Layer {
+    /// [`Layer::forward`] without the output activation: overwrites `output` with the
+    /// pre-activation.
+    fn forward_pre_activation<R: Rng + ?Sized>(
+        &self,
+        input: &[Self::Input],
+        output: &mut [Self::Output],
+        cache: &mut Self::Cache,
+        rng: &mut R,
+    );
+    /// [`Layer::infer`] without the output activation: the pre-activation of one sample.
+    fn infer_pre_activation(&self, input: &Self::Input) -> Self::Output;
+}
 
 /// A layer that can stand before another one: its output's derivative is elementwise.
 pub trait Hidden: Layer {

@@ -1,6 +1,6 @@
 //! Adam (Keras' formulation) and AdamW (PyTorch's).
 
-use super::{Optimizer, listed, lockstep, power};
+use super::{Optimizer, StateTag, listed, lockstep, power};
 use crate::error::{Error, non_negative, positive};
 use crate::kernels::{self, AdamStep};
 use crate::layers::Parameters;
@@ -406,6 +406,11 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
         let v_valid = state.skip(P::COUNT).all(|v| v >= 0.0);
         count_valid && v_valid
     }
+    /// `ADAM` with `f32(β1)`, `f32(β2)`: the saved moments are averages under them; the
+    /// learning rate and ε may change between runs.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"ADAM", [self.betas.beta_1, self.betas.beta_2, 0.0, 0.0])
+    }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         core::iter::once(&self.iterations[..])
             .chain(self.m.tensors())
@@ -523,6 +528,14 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     const STATE_LEN: usize = <Adam<P> as Optimizer<P>>::STATE_LEN;
     fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
         <Adam<P> as Optimizer<P>>::state_is_valid(state)
+    }
+    /// `ADMW` (PyTorch's ε placement and decoupled decay) with `β1`, `β2`, as [`Adam`]; the
+    /// learning rate, ε and the weight decay may change between runs.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(
+            *b"ADMW",
+            [self.adam.betas.beta_1, self.adam.betas.beta_2, 0.0, 0.0],
+        )
     }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         self.adam.state()

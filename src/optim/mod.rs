@@ -88,6 +88,60 @@ pub(crate) const fn listed<P: Parameters>() -> bool {
     matches!(P::TENSORS, Some(n) if n <= LISTED)
 }
 
+/// What a saved optimizer state records about the optimizer that wrote it
+/// ([`Optimizer::state_tag`]): which algorithm, and the settings the state's values are
+/// defined by. [`crate::persist`] refuses to load a state whose tag differs from the loading
+/// optimizer's ([`crate::Error::OptimizerMismatch`]).
+///
+/// Only settings the state depends on belong here, so that what may change between two runs
+/// (a learning rate set by a schedule, ε, a weight decay) still may: Adam records `β1` and
+/// `β2`, whose powers its state holds; SGD with momentum records nothing but its kind.
+///
+/// ```
+/// use microtrain::{Adam, DenseParams, Optimizer, StateTag};
+/// let adam = Adam::<DenseParams<4, 2>>::keras_default();
+/// assert_eq!(adam.state_tag(), StateTag::new(*b"ADAM", [0.9, 0.999, 0.0, 0.0]));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTag {
+    kind: [u8; 4],
+    // Bit patterns: equality is exact, and the tag is `Eq`.
+    settings: [u32; 4],
+}
+
+impl StateTag {
+    /// The tag of an optimizer that does not say what it is (the default of
+    /// [`Optimizer::state_tag`]): its state loads only into an optimizer that does not say
+    /// either, with the same [`Optimizer::STATE_LEN`].
+    pub const UNTAGGED: Self = Self::new([0; 4], [0.0; 4]);
+
+    /// A tag for the algorithm `kind` (four bytes, ASCII by convention: `*b"ADAM"`) with the
+    /// settings the state depends on, unused ones zero. Settings compare by their bits.
+    pub const fn new(kind: [u8; 4], settings: [f32; 4]) -> Self {
+        let [a, b, c, d] = settings;
+        Self {
+            kind,
+            settings: [a.to_bits(), b.to_bits(), c.to_bits(), d.to_bits()],
+        }
+    }
+
+    /// The algorithm's four bytes.
+    pub const fn kind(&self) -> [u8; 4] {
+        self.kind
+    }
+
+    /// The settings, as given to [`StateTag::new`].
+    pub const fn settings(&self) -> [f32; 4] {
+        let [a, b, c, d] = self.settings;
+        [
+            f32::from_bits(a),
+            f32::from_bits(b),
+            f32::from_bits(c),
+            f32::from_bits(d),
+        ]
+    }
+}
+
 /// Updates parameters from their gradients.
 pub trait Optimizer<P: Parameters> {
     /// One update. `params` yields the parameter tensors in the order of
@@ -145,6 +199,14 @@ pub trait Optimizer<P: Parameters> {
     fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
         let _ = state;
         true
+    }
+
+    /// The optimizer and the settings its state depends on, saved with the state so that
+    /// a state written by another optimizer (AdamW into Adam) or under other settings (Adam
+    /// with other betas) is refused on loading ([`StateTag`]). Every optimizer of this crate
+    /// gives its own; the default, [`StateTag::UNTAGGED`], is for one that says nothing.
+    fn state_tag(&self) -> StateTag {
+        StateTag::UNTAGGED
     }
 }
 

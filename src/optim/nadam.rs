@@ -1,8 +1,8 @@
 //! Nadam, Keras 3's formulation.
 
-use super::Optimizer;
 use super::adam::{next_iteration, valid_iterations};
 use super::power::{self, powf};
+use super::{Optimizer, StateTag};
 use crate::error::{Error, positive};
 use crate::kernels;
 use crate::layers::Parameters;
@@ -205,6 +205,10 @@ impl<P: Parameters> Optimizer<P> for Nadam<P> {
                             .all(|x| x.is_finite())
                     })
                 })
+    }
+    /// `NADM` with `β1`, `β2`: the momentum product and the moments are theirs.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"NADM", [self.beta_1, self.beta_2, 0.0, 0.0])
     }
     const STATE_LEN: usize = 2 + 2 * P::COUNT;
     fn state(&self) -> impl Iterator<Item = &[f32]> {

@@ -1,6 +1,6 @@
 //! RMSprop and Adagrad, Keras' formulations.
 
-use super::Optimizer;
+use super::{Optimizer, StateTag};
 use crate::error::{Error, non_negative, positive};
 use crate::kernels;
 use crate::layers::Parameters;
@@ -195,6 +195,12 @@ impl<P: Parameters> Optimizer<P> for RMSprop<P> {
                 })
             })
     }
+    /// `RMSP` with `ρ`, `momentum` and `centered` (1 or 0): the velocities are averages
+    /// under `ρ`, the buffers mean something only with their option on.
+    fn state_tag(&self) -> StateTag {
+        let centered = if self.centered { 1.0 } else { 0.0 };
+        StateTag::new(*b"RMSP", [self.rho, self.momentum, centered, 0.0])
+    }
     const STATE_LEN: usize = 3 * P::COUNT;
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         self.velocities
@@ -327,6 +333,10 @@ impl<P: Parameters> Optimizer<P> for Adagrad<P> {
                 all & w.is_finite() & a.is_finite()
             })
         })
+    }
+    /// `ADGR`: the accumulators are sums of squares under any setting.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"ADGR", [0.0; 4])
     }
     const STATE_LEN: usize = P::COUNT;
     fn state(&self) -> impl Iterator<Item = &[f32]> {

@@ -18,8 +18,8 @@
 //! # Ok::<(), microtrain::Error>(())
 //! ```
 
-use super::Optimizer;
 use super::power::powf;
+use super::{Optimizer, StateTag};
 use crate::error::{Error, non_negative, positive};
 use crate::layers::Parameters;
 use crate::math;
@@ -511,6 +511,15 @@ impl<P: Parameters, O: Optimizer<P>, S: LearningRateSchedule> Optimizer<P> for S
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
         let rate = self.learning_rate();
         rate.is_finite() && rate >= 0.0 && self.optimizer.update_is_finite_at(rate, params, grads)
+    }
+    /// The inner optimizer's tag with its first letter in lower case (`aDAM` for a
+    /// scheduled Adam): the state holds the step counter ahead of the inner state, so it
+    /// does not load into the bare optimizer, nor one of another kind.
+    fn state_tag(&self) -> StateTag {
+        let inner = self.optimizer.state_tag();
+        let [first, rest @ ..] = inner.kind();
+        let [b, c, d] = rest;
+        StateTag::new([first.to_ascii_lowercase(), b, c, d], inner.settings())
     }
     const STATE_LEN: usize = 2 + O::STATE_LEN;
     fn state(&self) -> impl Iterator<Item = &[f32]> {

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent, plain and with (Nesterov) momentum.
 
-use super::Optimizer;
+use super::{Optimizer, StateTag};
 use crate::error::{Error, positive, unit_interval};
 use crate::kernels;
 use crate::layers::Parameters;
@@ -56,6 +56,10 @@ impl<P: Parameters> Optimizer<P> for Sgd {
         Ok(())
     }
     const STATE_LEN: usize = 0;
+    /// `SGD ` (no state, no settings: a saved run records only which optimizer it was).
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"SGD ", [0.0; 4])
+    }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         core::iter::empty()
     }
@@ -138,6 +142,11 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
         Ok(())
     }
     const STATE_LEN: usize = P::COUNT;
+    /// `SGDM`: the velocity is the last update (`v = μ·v - lr·g`), whatever the momentum,
+    /// the learning rate or Nesterov, so each of them may change between runs.
+    fn state_tag(&self) -> StateTag {
+        StateTag::new(*b"SGDM", [0.0; 4])
+    }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         self.velocity.tensors()
     }

@@ -34,8 +34,27 @@ where
     Ok(())
 }
 
+/// What a loss scores for one sample at inference: the output, or the last layer's
+/// pre-activation for a loss that applies the activation itself ([`Loss::PRE_ACTIVATION`]).
+pub(crate) fn loss_output<N, L>(model: &N, _: &L, sample: &N::Input) -> N::Output
+where
+    N: Network,
+    L: Loss<N::OutputActivation, N::Output>,
+{
+    if L::PRE_ACTIVATION {
+        model.infer_pre_activation(sample)
+    } else {
+        model.infer(sample)
+    }
+}
+
 /// Runs the model on every sample (inference: dropout off) and averages loss and accuracy;
 /// the loss includes the regularization term, as Keras' `evaluate` does.
+///
+/// With sample or class weights in `data` ([`Dataset::with_sample_weights`],
+/// [`Dataset::with_class_weights`]) the loss is `Σ wᵢ·lᵢ / n` over the `n` samples (Keras'
+/// `evaluate(sample_weight=…)`, reduction `sum_over_batch_size`); accuracy stays
+/// unweighted, as Keras' `metrics=["accuracy"]`.
 ///
 /// # Errors
 /// [`Error::NonFinite`] if a sample is NaN or infinite, or if the loss is (a model that
@@ -54,13 +73,15 @@ where
 {
     let (mut sum, mut correct) = (LossSum::default(), None::<f32>);
     let n = data.len().max(1) as f32;
-    for (sample, target) in data.samples().iter().zip(data.targets()) {
+    let weights = data.weights();
+    for (index, (sample, target)) in data.samples().iter().zip(data.targets()).enumerate() {
         if !all_finite(sample.as_slice()) {
             return Err(Error::NonFinite);
         }
         loss.check(target)?;
-        let output = model.infer(sample);
-        sum.add(loss.value(&output, target), 1.0, n);
+        let output = loss_output(model, loss, sample);
+        let weight = weights.map_or(1.0, |w| w.of(index, loss.class_of(target)));
+        sum.add(loss.value(&output, target), weight, n);
         if let Some(a) = loss.accuracy(&output, target) {
             correct = Some(correct.unwrap_or(0.0) + a);
         }

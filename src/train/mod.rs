@@ -22,6 +22,7 @@ mod fit;
 
 pub use clipping::Clipping;
 pub use dataset::Dataset;
+pub(crate) use evaluate::loss_output;
 pub use evaluate::{Metrics, evaluate, predict};
 pub use fit::{Callback, Control, EpochReport, FitConfig, FitSummary, RefusedSteps};
 
@@ -29,7 +30,9 @@ pub use fit::{Callback, Control, EpochReport, FitConfig, FitSummary, RefusedStep
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct StepReport {
-    /// Mean loss over the batch plus the regularization term.
+    /// Mean loss over the batch plus the regularization term; with sample or class weights
+    /// ([`Dataset::with_sample_weights`]) the batch's `Σ wᵢ·lᵢ / rows`, as Keras'
+    /// `sum_over_batch_size`.
     pub loss: f32,
     /// Sum over the batch of each sample's accuracy, if defined.
     pub correct: Option<f32>,
@@ -324,22 +327,36 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
             *slot = *sample;
             *kept = index;
         }
-        model.forward(&mut self.workspace, rows, rng);
+        if L::PRE_ACTIVATION {
+            model.forward_pre_activation(&mut self.workspace, rows, rng);
+        } else {
+            model.forward(&mut self.workspace, rows, rng);
+        }
 
+        // Keras' `sum_over_batch_size`: the batch loss is `Σ wᵢ·lᵢ / rows`, so row i's
+        // gradient is scaled by `wᵢ / rows`. Unweighted data takes the loop without weights,
+        // which keeps its bits and its cost.
         let scale = 1.0 / rows as f32;
         let (mut loss_sum, mut correct) = (0.0f32, None::<f32>);
         let activation = *model.output_activation();
+        let weights = data.weights();
         for (output, &index) in N::output_rows(&mut self.workspace)
             .iter_mut()
             .zip(&indices)
             .take(rows)
         {
             let (_, target) = data.get(index).ok_or(Error::EmptyData)?;
-            loss_sum += loss.value(output, target);
             if let Some(a) = loss.accuracy(output, target) {
                 correct = Some(correct.unwrap_or(0.0) + a);
             }
-            loss.delta(&activation, output, target, scale);
+            match weights {
+                None => loss_sum += loss.value_and_delta(&activation, output, target, scale),
+                Some(weights) => {
+                    let weight = weights.of(index, loss.class_of(target));
+                    let value = loss.value_and_delta(&activation, output, target, scale * weight);
+                    loss_sum += weight * value;
+                }
+            }
         }
         if !loss_sum.is_finite() {
             return Err(Error::NonFinite);
