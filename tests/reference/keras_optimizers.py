@@ -17,7 +17,10 @@ float64, the exact arithmetic Keras' float32 approximates); none is typed in by 
   from fixed initial values, with fixed gradients (the same for every optimizer), applied
   with optimizer.apply_gradients op by op ("weights": Keras' arithmetic as its source
   writes it) and inside jax.jit as model.fit runs it ("weights_jit": XLA fuses the update
-  into one loop, which rounds a few values differently in the last bit). Values are float32 stored as JSON numbers (exact: a float32
+  into one loop, which rounds a few values differently in the last bit). The runs
+  "adamw_exclude_bias" and "sgd_weight_decay" are Keras' `weight_decay` argument (with
+  `exclude_from_weight_decay`), which microtrain's optimizers do not have yet: recorded for
+  that work, compared with nothing today. Values are float32 stored as JSON numbers (exact: a float32
   is a float64, and Python writes the shortest repr that reads back the same float64).
 """
 
