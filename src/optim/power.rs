@@ -19,7 +19,11 @@
 //!
 //! `log2(β)` depends only on β and is computed once, by the optimizer's constructor; a step
 //! pays for the exponential only, and not even that once the power is below `2^-26`, where
-//! `1 - β^t` rounds to 1 whatever its last bits are.
+//! `1 - β^t` rounds to 1 whatever its last bits are (after 171 steps for 0.9, 17,950 for
+//! 0.999). The exponential is `f64` arithmetic, which a Cortex-M4F (single-precision FPU)
+//! runs in software: `examples/cortex-m4f/measure.sh` counts 5,103 → 6,562 instructions per
+//! training sample (batch 1) without the update check and 6,556 → 9,485 with it, which
+//! computes the step's coefficients a second time; flash 45,332 → 50,012 B.
 
 /// `(1/c, log2(c))` for the 16 subintervals of `[0x3f330000, 2·0x3f330000)`.
 const LOG2_TABLE: [(u64, u64); 16] = [
