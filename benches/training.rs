@@ -361,8 +361,8 @@ fn adam(c: &mut Criterion) {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(6);
     let step = AdamStep {
         learning_rate: 1e-3,
-        beta_1: 0.9,
-        beta_2: 0.999,
+        rate_1: 0.1,
+        rate_2: 0.001,
         epsilon: 1e-7,
     };
     // The reference network's parameter count: what one of its steps updates.

@@ -207,6 +207,34 @@ pub enum Error {
         /// The standard deviation asked for.
         stddev: f32,
     },
+    /// [`Optimizer::set_learning_rate`](crate::Optimizer::set_learning_rate) on an optimizer
+    /// whose rate a schedule sets ([`crate::Scheduled`]); Keras raises `TypeError` ("not
+    /// settable") there.
+    ScheduledLearningRate,
+    /// A learning-rate schedule with `decay_steps = 0`.
+    DecaySteps,
+    /// A schedule's `decay_rate` that is negative or not finite.
+    DecayRate {
+        /// The refused rate.
+        decay_rate: f32,
+    },
+    /// A polynomial decay's `power` that is negative or not finite.
+    Power {
+        /// The refused power.
+        power: f32,
+    },
+    /// A cosine decay's `alpha` outside `[0, 1]`.
+    Alpha {
+        /// The refused fraction.
+        alpha: f32,
+    },
+    /// Piecewise-constant boundaries that do not increase strictly.
+    Boundaries,
+    /// An Adagrad `initial_accumulator_value` that is negative or not finite.
+    InitialAccumulator {
+        /// The refused value.
+        value: f32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -347,6 +375,21 @@ impl fmt::Display for Error {
                 f,
                 "restore_best_weights needs a trainer built with `with_best_weights()`"
             ),
+            Error::ScheduledLearningRate => write!(
+                f,
+                "the learning rate is set by a schedule and cannot be set directly"
+            ),
+            Error::DecaySteps => write!(f, "decay_steps must be at least 1"),
+            Error::DecayRate { decay_rate } => {
+                write!(f, "decay_rate {decay_rate} is negative or not finite")
+            }
+            Error::Power { power } => write!(f, "power {power} is negative or not finite"),
+            Error::Alpha { alpha } => write!(f, "cosine decay alpha {alpha} is outside [0, 1]"),
+            Error::Boundaries => write!(f, "piecewise boundaries must increase strictly"),
+            Error::InitialAccumulator { value } => write!(
+                f,
+                "initial_accumulator_value {value} is negative or not finite"
+            ),
         }
     }
 }
@@ -477,6 +520,15 @@ impl Error {
             Error::ConstraintValue { value } => ("ConstraintValue", one("value", Float(value))),
             Error::ConstraintAxis { axis } => ("ConstraintAxis", one("axis", Count(axis))),
             Error::NoiseStddev { stddev } => ("NoiseStddev", one("stddev", Float(stddev))),
+            Error::ScheduledLearningRate => ("ScheduledLearningRate", [None, None]),
+            Error::DecaySteps => ("DecaySteps", [None, None]),
+            Error::DecayRate { decay_rate } => ("DecayRate", one("decay_rate", Float(decay_rate))),
+            Error::Power { power } => ("Power", one("power", Float(power))),
+            Error::Alpha { alpha } => ("Alpha", one("alpha", Float(alpha))),
+            Error::Boundaries => ("Boundaries", [None, None]),
+            Error::InitialAccumulator { value } => {
+                ("InitialAccumulator", one("value", Float(value)))
+            }
         }
     }
 }

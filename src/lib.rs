@@ -218,7 +218,12 @@ pub use loss::{
 pub use metrics::{ConfusionMatrix, RegressionMetrics, data_loss};
 pub use model::{Network, Workspace};
 pub use optim::StateTag;
+pub use optim::{Adagrad, Nadam, RMSprop};
 pub use optim::{Adam, AdamW, Optimizer, Sgd, SgdMomentum};
+pub use optim::{
+    CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay,
+    PolynomialDecay, Scheduled,
+};
 pub use penalty::{ActivityRegularizer, NoActivityRegularizer};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};

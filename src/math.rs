@@ -39,6 +39,24 @@ pub fn ln_1p(x: f32) -> f32 {
     libm::log1pf(x)
 }
 
+/// Cosine (Keras' `CosineDecay`).
+#[inline(always)]
+pub fn cos(x: f32) -> f32 {
+    libm::cosf(x)
+}
+
+/// Largest integer not above `x` (exact).
+#[inline(always)]
+pub fn floor(x: f32) -> f32 {
+    libm::floorf(x)
+}
+
+/// Smallest integer not below `x` (exact).
+#[inline(always)]
+pub fn ceil(x: f32) -> f32 {
+    libm::ceilf(x)
+}
+
 /// Square root (correctly rounded, so every implementation gives the same bits).
 ///
 /// With the `fpu-sqrt` feature, on ARM with a hardware FPU (`eabihf` targets:

@@ -200,8 +200,8 @@ pub fn load<N: Network>(model: &mut N, buffer: &[u8]) -> Result<(), Error> {
 /// ([`Optimizer::state_tag`]: AdamW's state into Adam, Adam's with other betas);
 /// [`Error::Shape`] if the buffer holds no optimizer state or state of another size; and
 /// [`Error::OptimizerState`] if the state is not one the optimizer can continue from
-/// ([`Optimizer::state_is_valid`]: for Adam, a negative second moment or a β power outside
-/// `[0, 1]`). The model and optimizer are unchanged then.
+/// ([`Optimizer::state_is_valid`]: for Adam, a negative second moment or a step count that
+/// is not an integer in `[0, 2^24]`). The model and optimizer are unchanged then.
 pub fn load_with_optimizer<N: Network, O: Optimizer<N::Params>>(
     model: &mut N,
     optimizer: &mut O,

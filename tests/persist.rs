@@ -396,7 +396,7 @@ fn saved_length_is_the_documented_constant() {
     // The optimizer record: kind 4 + settings 16 + state.
     assert_eq!(
         persist::training_state_len::<Net, Opt>(),
-        24 + 4 * 4 + 4 * 67 + 20 + 4 * (2 + 2 * 67) + 4
+        24 + 4 * 4 + 4 * 67 + 20 + 4 * (1 + 2 * 67) + 4
     );
     // The generator: 16 more.
     assert_eq!(
@@ -412,12 +412,17 @@ fn reseal(buffer: &mut [u8]) {
     buffer[body..].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Finite but impossible Adam state (a negative second moment, β powers outside [0, 1])
-/// with a valid checksum: it would refuse every later step, so loading refuses it.
+/// Finite but impossible Adam state (a negative second moment, a step count that is not
+/// an integer in [0, 2^24]) with a valid checksum: it would refuse every later step, so loading refuses it.
 #[test]
 fn semantically_invalid_optimizer_state_is_refused() {
     let saved = model(10);
-    let cases: [(usize, f32); 3] = [(2 + 2 * Net::PARAMETERS - 1, -1.0), (0, 1.5), (1, -0.5)];
+    let cases: [(usize, f32); 4] = [
+        (2 * Net::PARAMETERS, -1.0),
+        (0, 1.5),
+        (0, -1.0),
+        (0, 16_777_218.0),
+    ];
     for (at, value) in cases {
         let mut optimizer = Opt::keras_default();
         if let Some(x) = optimizer.state_mut().flat_map(|t| t.iter_mut()).nth(at) {

@@ -109,23 +109,23 @@ fn betas_and_momentum_outside_unit_interval_are_refused() {
         let adam = Adam::<P>::keras_default();
         refused(
             &format!("Adam beta_1 = {beta}"),
-            adam.with_betas(beta, 0.999),
+            adam.with_betas(f64::from(beta), 0.999),
             is,
         );
         refused(
             &format!("Adam beta_2 = {beta}"),
-            adam.with_betas(0.9, beta),
+            adam.with_betas(0.9, f64::from(beta)),
             is,
         );
         let adam_w = AdamW::<P>::new(1e-3, 0.01).unwrap();
         refused(
             &format!("AdamW beta_1 = {beta}"),
-            adam_w.with_betas(beta, 0.999),
+            adam_w.with_betas(f64::from(beta), 0.999),
             is,
         );
         refused(
             &format!("AdamW beta_2 = {beta}"),
-            adam_w.with_betas(0.9, beta),
+            adam_w.with_betas(0.9, f64::from(beta)),
             is,
         );
         refused(
@@ -269,7 +269,7 @@ fn clipping_limits_and_max_norm_that_are_not_finite_and_positive_are_refused() {
 fn set_learning_rate_checks_and_keeps_the_rate_on_refusal() {
     fn check<O: Optimizer<P>>(name: &str, mut optimizer: O) {
         let before = optimizer.learning_rate();
-        for bad in NOT_POSITIVE {
+        for bad in NOT_NON_NEGATIVE {
             refused(
                 name,
                 optimizer.set_learning_rate(bad),
@@ -277,6 +277,9 @@ fn set_learning_rate_checks_and_keeps_the_rate_on_refusal() {
             );
             assert!(same(optimizer.learning_rate(), before), "{name}: {bad}");
         }
+        // A schedule may decay to 0 (Keras' CosineDecay with its default alpha).
+        optimizer.set_learning_rate(0.0).unwrap();
+        assert!(same(optimizer.learning_rate(), 0.0), "{name}");
         optimizer.set_learning_rate(0.25).unwrap();
         assert!(same(optimizer.learning_rate(), 0.25), "{name}");
     }
@@ -287,4 +290,7 @@ fn set_learning_rate_checks_and_keeps_the_rate_on_refusal() {
     );
     check("Adam", Adam::<P>::keras_default());
     check("AdamW", AdamW::<P>::new(1e-3, 1e-2).unwrap());
+    check("RMSprop", microtrain::RMSprop::<P>::keras_default());
+    check("Adagrad", microtrain::Adagrad::<P>::keras_default());
+    check("Nadam", microtrain::Nadam::<P>::keras_default());
 }

@@ -108,10 +108,10 @@ pub type WeightGradientFn = fn(&[f32], &[f32], &[f32], &mut [f32], Shape, Regula
 pub struct AdamStep {
     /// Step size with both bias corrections folded in.
     pub learning_rate: f32,
-    /// First-moment decay.
-    pub beta_1: f32,
-    /// Second-moment decay.
-    pub beta_2: f32,
+    /// The first moment's rate `1 - β1` (Keras: `f32` of the `f64` difference).
+    pub rate_1: f32,
+    /// The second moment's rate `1 - β2`.
+    pub rate_2: f32,
     /// Added to `sqrt(v)`.
     pub epsilon: f32,
 }
@@ -150,10 +150,7 @@ pub fn adam_candidate(w: f32, g: f32, m: f32, v: f32, step: AdamStep) -> (f32, f
 /// The moments' half of [`adam_candidate`]: the new `(m, v)`.
 #[inline(always)]
 pub fn adam_moments(g: f32, m: f32, v: f32, step: AdamStep) -> (f32, f32) {
-    (
-        m + (g - m) * (1.0 - step.beta_1),
-        v + (g * g - v) * (1.0 - step.beta_2),
-    )
+    (m + (g - m) * step.rate_1, v + (g * g - v) * step.rate_2)
 }
 
 /// The weight's half of [`adam_candidate`], given the new `m` and `sqrt` of the new `v`.

@@ -340,7 +340,7 @@ pub fn multiply(values: &mut [f32], factors: &[f32]) {
     }
 }
 
-/// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
+/// One Adam update of a tensor: `m += (g - m)·rate_1`, `v += (g² - v)·rate_2`,
 /// `w -= lr·m / (sqrt(v) + ε)`.
 pub fn adam_update(
     weights: &mut [f32],

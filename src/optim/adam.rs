@@ -1,7 +1,7 @@
 //! Adam (Keras' formulation) and AdamW (PyTorch's).
 
-use super::{Optimizer, StateTag, listed, lockstep};
-use crate::error::{Error, non_negative, positive, unit_interval};
+use super::{Optimizer, StateTag, listed, lockstep, power};
+use crate::error::{Error, non_negative, positive};
 use crate::kernels::{self, AdamStep};
 use crate::layers::Parameters;
 use crate::math;
@@ -14,8 +14,19 @@ use crate::math;
 /// w -= lr_t · m / (sqrt(v) + ε)
 /// ```
 ///
-/// With the SIMD kernels every new weight, moment and `β^t` below `f32::MIN_POSITIVE` in
-/// magnitude is flushed to zero ([`kernels::FLUSHES_SUBNORMALS`]).
+/// in Keras' `f32` arithmetic: the betas are `f64` (Keras' are Python floats), the moments'
+/// rates `1 - β` are computed in `f64` and rounded once (`f32(1 - 0.999)`, not
+/// `1 - f32(0.999)`, which is 1.3e-5 smaller), and `β^t` is `powf(f32(β), f32(t))` as JAX
+/// evaluates it ([`power`](super::power) has the algorithm and why it matters), with
+/// `t = iterations + 1`. After 20 steps the weights are Keras' bit for bit
+/// (`tests/keras_optimizers.rs`).
+///
+/// With the SIMD kernels every new weight and moment below `f32::MIN_POSITIVE` in
+/// magnitude is flushed to zero ([`kernels::FLUSHES_SUBNORMALS`]), as XLA's CPU kernels do.
+///
+/// The step count is the state's first value, an integer-valued `f32` like Keras'
+/// `float32(iterations + 1)`: exact up to 2^24 steps, where it stops counting (the powers
+/// of any β below 0.999999 are then far below the `2^-26` where the corrections are 1).
 ///
 /// PyTorch's `Adam` adds ε to `sqrt(v / (1 - β2^t))` instead, so Keras' ε equals PyTorch's
 /// ε·sqrt(1 - β2^t); its default ε is 1e-8 against Keras' 1e-7.
@@ -30,13 +41,90 @@ use crate::math;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Adam<P> {
     learning_rate: f32,
-    beta_1: f32,
-    beta_2: f32,
+    betas: Betas,
     epsilon: f32,
-    // β1^t and β2^t, kept as an array so the optimizer state is a list of f32 tensors.
-    powers: [f32; 2],
+    // Keras' `iterations`, kept as an array so the optimizer state is a list of f32 tensors.
+    iterations: [f32; 1],
     m: P,
     v: P,
+}
+
+/// The largest step count [`Adam`]'s `f32` counter holds exactly.
+pub(crate) const LAST_EXACT_STEP: f32 = 16_777_216.0;
+
+/// Adam's betas in the forms its arithmetic uses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Betas {
+    /// `f32(β1)`, `f32(β2)`: the bases of the powers.
+    pub(crate) beta_1: f32,
+    pub(crate) beta_2: f32,
+    /// `f32(1 - β)`, the difference taken in `f64`: the moments' rates.
+    pub(crate) rate_1: f32,
+    pub(crate) rate_2: f32,
+    /// `log2(f32(β))` as `powf` computes it.
+    log2_1: f64,
+    log2_2: f64,
+}
+
+impl Betas {
+    /// Keras' betas, 0.9 and 0.999.
+    pub(crate) const KERAS: Self = match Self::new(0.9, 0.999) {
+        Ok(betas) => betas,
+        Err(_) => Self::ZERO,
+    };
+    const ZERO: Self = Self {
+        beta_1: 0.0,
+        beta_2: 0.0,
+        rate_1: 1.0,
+        rate_2: 1.0,
+        log2_1: f64::NEG_INFINITY,
+        log2_2: f64::NEG_INFINITY,
+    };
+
+    /// # Errors
+    /// [`Error::Beta`] naming the first beta (as `f32`) outside `[0, 1)`, or whose `f32`
+    /// rounding is 1 (its powers would never decay: the bias correction would divide by 0).
+    pub(crate) const fn new(beta_1: f64, beta_2: f64) -> Result<Self, Error> {
+        let (b1, b2) = (beta_1 as f32, beta_2 as f32);
+        if !(beta_1 >= 0.0 && b1 < 1.0) {
+            return Err(Error::Beta { beta: b1 });
+        }
+        if !(beta_2 >= 0.0 && b2 < 1.0) {
+            return Err(Error::Beta { beta: b2 });
+        }
+        Ok(Self {
+            beta_1: b1,
+            beta_2: b2,
+            rate_1: (1.0 - beta_1) as f32,
+            rate_2: (1.0 - beta_2) as f32,
+            log2_1: power::log2_of(b1),
+            log2_2: power::log2_of(b2),
+        })
+    }
+
+    /// The bias corrections `(1 - β1^t, 1 - β2^t)` of step `t ≥ 1`.
+    pub(crate) fn corrections(&self, t: f32) -> (f32, f32) {
+        (
+            power::one_minus_power(self.log2_1, t),
+            power::one_minus_power(self.log2_2, t),
+        )
+    }
+}
+
+/// The next step's `t = iterations + 1`, counted in `f32` and stopping at
+/// [`LAST_EXACT_STEP`].
+pub(crate) fn next_iteration(iterations: f32) -> f32 {
+    if iterations < LAST_EXACT_STEP {
+        iterations + 1.0
+    } else {
+        LAST_EXACT_STEP
+    }
+}
+
+/// True if a saved step count is one the counter can hold: an integer in
+/// `[0, LAST_EXACT_STEP]`.
+pub(crate) fn valid_iterations(iterations: f32) -> bool {
+    (0.0..=LAST_EXACT_STEP).contains(&iterations) && math::floor(iterations) == iterations
 }
 
 impl<P: Parameters> Adam<P> {
@@ -45,10 +133,9 @@ impl<P: Parameters> Adam<P> {
     pub const fn keras_default() -> Self {
         Self {
             learning_rate: 1e-3,
-            beta_1: 0.9,
-            beta_2: 0.999,
+            betas: Betas::KERAS,
             epsilon: 1e-7,
-            powers: [1.0, 1.0],
+            iterations: [0.0],
             m: P::ZERO,
             v: P::ZERO,
         }
@@ -68,17 +155,15 @@ impl<P: Parameters> Adam<P> {
         }
     }
 
-    /// Sets `beta_1` and `beta_2`.
+    /// Sets `beta_1` and `beta_2`, as `f64` like Keras' Python floats: `1 - β` is taken in
+    /// `f64` and rounded to `f32` once, the powers are those of `f32(β)`.
     ///
     /// # Errors
-    /// [`Error::Beta`] naming the first beta outside `[0, 1)`.
-    pub const fn with_betas(mut self, beta_1: f32, beta_2: f32) -> Result<Self, Error> {
-        self.beta_1 = match unit_interval(beta_1, Error::Beta { beta: beta_1 }) {
-            Ok(v) => v,
-            Err(e) => return Err(e),
-        };
-        self.beta_2 = match unit_interval(beta_2, Error::Beta { beta: beta_2 }) {
-            Ok(v) => v,
+    /// [`Error::Beta`] naming the first beta outside `[0, 1)` (or so close to 1 that its
+    /// `f32` is 1).
+    pub const fn with_betas(mut self, beta_1: f64, beta_2: f64) -> Result<Self, Error> {
+        self.betas = match Betas::new(beta_1, beta_2) {
+            Ok(betas) => betas,
             Err(e) => return Err(e),
         };
         Ok(self)
@@ -98,41 +183,38 @@ impl<P: Parameters> Adam<P> {
         }
     }
 
+    /// The number of steps taken (Keras' `optimizer.iterations`).
+    pub fn iterations(&self) -> f32 {
+        self.iterations[0]
+    }
+
     /// Forgets the moments and the step count, as a freshly built optimizer.
     pub fn reset(&mut self) {
-        self.powers = [1.0, 1.0];
+        self.iterations = [0.0];
         self.m.fill_zero();
         self.v.fill_zero();
     }
 
-    /// Advances `t` and returns the bias corrections `(1 - β1^t, 1 - β2^t)`.
-    fn advance(&mut self) -> (f32, f32) {
-        self.powers = self.next_powers();
-        let [beta_1_power, beta_2_power] = self.powers;
-        (1.0 - beta_1_power, 1.0 - beta_2_power)
-    }
-
-    fn next_powers(&self) -> [f32; 2] {
-        let [beta_1_power, beta_2_power] = self.powers;
-        // Flushed: β^t would otherwise sink into the subnormals and stay there (rounding
-        // holds 0.9 · 6e-45 at 6e-45), costing slow operations every step for a bias
-        // correction that is exactly 1 either way.
-        [
-            kernels::updated(beta_1_power * self.beta_1),
-            kernels::updated(beta_2_power * self.beta_2),
-        ]
+    /// Counts the step.
+    fn advance(&mut self) {
+        self.iterations = [next_iteration(self.iterations[0])];
     }
 
     /// The coefficients of the next step, Keras' ε placement (`ε_scale = 1`) or PyTorch's
     /// (`ε_scale = sqrt(1 - β2^t)`, see [`AdamW`]).
     fn next_step(&self, pytorch_epsilon: bool) -> AdamStep {
-        let [beta_1_power, beta_2_power] = self.next_powers();
-        let (correction_1, correction_2) = (1.0 - beta_1_power, 1.0 - beta_2_power);
+        self.next_step_at(self.learning_rate, pytorch_epsilon)
+    }
+
+    /// [`Adam::next_step`] at another learning rate.
+    fn next_step_at(&self, learning_rate: f32, pytorch_epsilon: bool) -> AdamStep {
+        let t = next_iteration(self.iterations[0]);
+        let (correction_1, correction_2) = self.betas.corrections(t);
         let root_2 = math::sqrt(correction_2);
         AdamStep {
-            learning_rate: self.learning_rate * root_2 / correction_1,
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
+            learning_rate: learning_rate * root_2 / correction_1,
+            rate_1: self.betas.rate_1,
+            rate_2: self.betas.rate_2,
             epsilon: if pytorch_epsilon {
                 self.epsilon * root_2
             } else {
@@ -322,27 +404,38 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
         self.update_is_finite_with(params, grads, self.next_step(false), 1.0)
     }
-    const STATE_LEN: usize = 2 + 2 * P::COUNT;
-    fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
-        // β1^t and β2^t lie in [0, 1]; the second moments are averages of squares.
-        let mut state = state;
-        let powers_valid = state.by_ref().take(2).all(|p| (0.0..=1.0).contains(&p));
-        let v_valid = state.skip(P::COUNT).all(|v| v >= 0.0);
-        powers_valid && v_valid
+    fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
+        &self,
+        learning_rate: f32,
+        params: I,
+        grads: &P,
+    ) -> bool {
+        let step = self.next_step_at(learning_rate, false);
+        self.update_is_finite_with(params, grads, step, 1.0)
     }
-    /// `ADAM` with `β1`, `β2`: the saved β powers are theirs, so other betas would
-    /// mis-correct the bias; the learning rate and ε may change between runs.
+    const STATE_LEN: usize = 1 + 2 * P::COUNT;
+    fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
+        // A step count the counter can hold; the second moments are averages of squares.
+        let mut state = state;
+        let count_valid = state.next().is_some_and(valid_iterations);
+        let v_valid = state.skip(P::COUNT).all(|v| v >= 0.0);
+        count_valid && v_valid
+    }
+    /// `ADAM` with `f32(β1)`, `f32(β2)`: the saved moments are averages under them; the
+    /// learning rate and ε may change between runs.
     fn state_tag(&self) -> StateTag {
-        StateTag::new(*b"ADAM", [self.beta_1, self.beta_2, 0.0, 0.0])
+        StateTag::new(*b"ADAM", [self.betas.beta_1, self.betas.beta_2, 0.0, 0.0])
     }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
-        core::iter::once(&self.powers[..])
+        core::iter::once(&self.iterations[..])
             .chain(self.m.tensors())
             .chain(self.v.tensors())
     }
     fn state_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
-        let Self { powers, m, v, .. } = self;
-        core::iter::once(&mut powers[..])
+        let Self {
+            iterations, m, v, ..
+        } = self;
+        core::iter::once(&mut iterations[..])
             .chain(m.tensors_mut())
             .chain(v.tensors_mut())
     }
@@ -383,11 +476,11 @@ impl<P: Parameters> AdamW<P> {
         }
     }
 
-    /// Sets `beta_1` and `beta_2` (PyTorch's `betas`).
+    /// Sets `beta_1` and `beta_2` (PyTorch's `betas`), as [`Adam::with_betas`].
     ///
     /// # Errors
     /// [`Error::Beta`] naming the first beta outside `[0, 1)`.
-    pub const fn with_betas(mut self, beta_1: f32, beta_2: f32) -> Result<Self, Error> {
+    pub const fn with_betas(mut self, beta_1: f64, beta_2: f64) -> Result<Self, Error> {
         self.adam = match self.adam.with_betas(beta_1, beta_2) {
             Ok(adam) => adam,
             Err(e) => return Err(e),
@@ -435,8 +528,17 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
         Ok(())
     }
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.adam
-            .update_is_finite_with(params, grads, self.adam.next_step(true), self.keep())
+        self.update_is_finite_at(self.adam.learning_rate, params, grads)
+    }
+    fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
+        &self,
+        learning_rate: f32,
+        params: I,
+        grads: &P,
+    ) -> bool {
+        let step = self.adam.next_step_at(learning_rate, true);
+        let keep = 1.0 - learning_rate * self.weight_decay;
+        self.adam.update_is_finite_with(params, grads, step, keep)
     }
     const STATE_LEN: usize = <Adam<P> as Optimizer<P>>::STATE_LEN;
     fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
@@ -445,7 +547,10 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     /// `ADMW` (PyTorch's ε placement and decoupled decay) with `β1`, `β2`, as [`Adam`]; the
     /// learning rate, ε and the weight decay may change between runs.
     fn state_tag(&self) -> StateTag {
-        StateTag::new(*b"ADMW", [self.adam.beta_1, self.adam.beta_2, 0.0, 0.0])
+        StateTag::new(
+            *b"ADMW",
+            [self.adam.betas.beta_1, self.adam.betas.beta_2, 0.0, 0.0],
+        )
     }
     fn state(&self) -> impl Iterator<Item = &[f32]> {
         self.adam.state()
@@ -489,8 +594,8 @@ mod tests {
             // ε 1e6 with lr 1e35: the product `lr_t·m` overflows before the quotient.
             let step = AdamStep {
                 learning_rate: [1e-3, 0.5, 1e30, 1e35][case % 4],
-                beta_1: 0.9,
-                beta_2: 0.999,
+                rate_1: 0.1,
+                rate_2: 0.001,
                 epsilon: [1e-7, 1e6][case / 4 % 2],
             };
             let keep = [1.0, 0.99, -0.5][case / 8 % 3];

@@ -34,10 +34,18 @@ impl<P: Parameters> Optimizer<P> for Sgd {
         }
     }
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        self.update_is_finite_at(self.learning_rate, params, grads)
+    }
+    fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
+        &self,
+        learning_rate: f32,
+        params: I,
+        grads: &P,
+    ) -> bool {
         params.zip(grads.tensors()).all(|(w, g)| {
             w.iter()
                 .zip(g)
-                .all(|(w, g)| (w - self.learning_rate * g).is_finite())
+                .all(|(w, g)| (w - learning_rate * g).is_finite())
         })
     }
     fn learning_rate(&self) -> f32 {
@@ -106,7 +114,15 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
         }
     }
     fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        let (lr, mu) = (self.learning_rate, self.momentum);
+        self.update_is_finite_at(self.learning_rate, params, grads)
+    }
+    fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
+        &self,
+        learning_rate: f32,
+        params: I,
+        grads: &P,
+    ) -> bool {
+        let (lr, mu) = (learning_rate, self.momentum);
         params
             .zip(grads.tensors())
             .zip(self.velocity.tensors())

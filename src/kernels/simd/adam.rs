@@ -18,7 +18,7 @@ pub fn adam_update(
     // with the new moments flushed before the weight uses them and the new weight flushed:
     // the bits of `flushed_candidate`, which are the scalar kernel's wherever it writes no
     // value below `f32::MIN_POSITIVE`.
-    let (b1, b2) = (V::splat(1.0 - step.beta_1), V::splat(1.0 - step.beta_2));
+    let (b1, b2) = (V::splat(step.rate_1), V::splat(step.rate_2));
     let (lr, eps) = (V::splat(step.learning_rate), V::splat(step.epsilon));
     let (w_chunks, w_tail) = weights.as_chunks_mut::<LANES>();
     let (g_chunks, g_tail) = grads.as_chunks::<LANES>();
