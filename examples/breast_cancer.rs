@@ -16,6 +16,12 @@
 //!
 //! The training seed (`--seed`, or seeds `0..N` with `--seeds N`) draws the initial
 //! weights, the order of every epoch and every dropout mask; the split stays the same.
+//!
+//! `--patience P` adds what a Keras user adds to the tutorial for longer runs:
+//! `EarlyStopping(monitor="val_loss", patience=P, restore_best_weights=True)`, e.g.
+//! `-- --epochs 200 --patience 10`. Its validation loss is the test split's (as the
+//! reference's `validation_data`), so the test figures then no longer come from data the run
+//! never looked at; a study that tunes on them should hold out a validation split instead.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -26,7 +32,8 @@ use common::{BreastCancer, Result, Summary, TutorialTrainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use microtrain::*;
 
-const USAGE: &str = "usage: breast_cancer [--seed S | --seeds N] [--epochs E] [--split-seed S]";
+const USAGE: &str =
+    "usage: breast_cancer [--seed S | --seeds N] [--epochs E] [--split-seed S] [--patience P]";
 
 /// The tutorial's settings.
 const L2: f32 = 0.01;
@@ -35,7 +42,13 @@ const EPOCHS: usize = 10;
 
 fn main() -> Result<()> {
     let args = common::Args::parse(
-        &["--seed", "--seeds", "--epochs", "--split-seed"],
+        &[
+            "--seed",
+            "--seeds",
+            "--epochs",
+            "--split-seed",
+            "--patience",
+        ],
         &[],
         USAGE,
     )?;
@@ -70,13 +83,28 @@ fn main() -> Result<()> {
     );
 
     match args.value::<u64>("--seeds")? {
+        Some(_) if args.value::<usize>("--patience")?.is_some() => {
+            Err("--patience applies to one run, not to --seeds".into())
+        }
         Some(seeds) => many_seeds(&data, seeds, epochs),
-        None => one_run(&data, args.value("--seed")?.unwrap_or(0), epochs),
+        None => {
+            let stopping = args.value::<usize>("--patience")?.map(|patience| {
+                EarlyStopping::new(Monitor::ValLoss)
+                    .with_patience(patience)
+                    .with_restore_best_weights(true)
+            });
+            one_run(&data, args.value("--seed")?.unwrap_or(0), epochs, stopping)
+        }
     }
 }
 
 /// One seed, Keras-style: a progress bar while an epoch runs, then its line.
-fn one_run(data: &BreastCancer, seed: u64, epochs: usize) -> Result<()> {
+fn one_run(
+    data: &BreastCancer,
+    seed: u64,
+    epochs: usize,
+    stopping: Option<EarlyStopping>,
+) -> Result<()> {
     println!("training seed {seed}; val = the test split, as in the Keras reference");
     let progress = EpochPrinter {
         epoch: 0,
@@ -85,15 +113,30 @@ fn one_run(data: &BreastCancer, seed: u64, epochs: usize) -> Result<()> {
         style: ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} batches")?
             .progress_chars("=> "),
     };
-    let trained = common::train_tutorial(
+    let trained = common::train_tutorial_stopping(
         data.train()?,
         Some(data.test()?),
         L2,
         RATE,
         epochs,
+        stopping,
         seed,
         progress,
     )?;
+    if let Some(rule) = stopping {
+        let stopped = trained.summary.stopped_epoch.map_or_else(
+            || "ran every epoch".to_string(),
+            |e| format!("stopped after epoch {}", e + 1),
+        );
+        let restored = trained
+            .summary
+            .restored_epoch
+            .map_or_else(|| "none".to_string(), |e| format!("epoch {}", e + 1));
+        println!(
+            "early stopping (val_loss, patience {}): {stopped}; weights restored from {restored}",
+            rule.patience()
+        );
+    }
     let test = evaluate(&trained.model, &BinaryCrossEntropy, data.test()?)?;
     let train = evaluate(&trained.model, &BinaryCrossEntropy, data.train()?)?;
     println!();
@@ -124,9 +167,14 @@ fn one_run(data: &BreastCancer, seed: u64, epochs: usize) -> Result<()> {
         "training time      {} ({epochs} epochs, including per-epoch validation)",
         millis(trained.time)
     );
+    let best_weights = if stopping.is_some() {
+        common::BEST_WEIGHTS_BYTES
+    } else {
+        0
+    };
     println!(
         "RAM for training   {} bytes",
-        TutorialTrainer::TRAINING_RAM_BYTES
+        TutorialTrainer::TRAINING_RAM_BYTES + best_weights
     );
     Ok(())
 }
@@ -184,7 +232,7 @@ struct EpochPrinter {
     style: ProgressStyle,
 }
 
-impl Callback for EpochPrinter {
+impl<N, O> Callback<N, O> for EpochPrinter {
     fn on_batch(&mut self, batch: usize, batches: usize) {
         let prefix = format!("{:>2}/{}", self.epoch + 1, self.epochs);
         let bar = self.bar.get_or_insert_with(|| {
@@ -195,7 +243,7 @@ impl Callback for EpochPrinter {
         bar.set_position(batch as u64 + 1);
     }
 
-    fn on_epoch(&mut self, report: &EpochReport) -> Control {
+    fn on_epoch(&mut self, report: &EpochReport, _: &N, _: &O) -> Control {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

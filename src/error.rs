@@ -167,6 +167,30 @@ pub enum Error {
         /// The refused weight.
         weight: f32,
     },
+    /// An early-stopping `baseline` that is NaN or infinite.
+    Baseline {
+        /// The refused value.
+        baseline: f32,
+    },
+    /// A `ReduceLrOnPlateau` factor outside `(0, 1)`.
+    Factor {
+        /// The refused value.
+        factor: f32,
+    },
+    /// A `ReduceLrOnPlateau` `min_lr` that is negative or not finite.
+    MinLearningRate {
+        /// The refused value.
+        min_lr: f32,
+    },
+    /// A callback monitors a metric the run does not compute: a validation metric without
+    /// a validation set, or an accuracy for a loss that has none.
+    MissingMetric {
+        /// The metric.
+        monitor: crate::train::Monitor,
+    },
+    /// `restore_best_weights` on a trainer without room for them: build it with
+    /// `Trainer::with_best_weights` (or `with_best_weights_in`).
+    NoRoomForBestWeights,
 }
 
 impl fmt::Display for Error {
@@ -277,6 +301,27 @@ impl fmt::Display for Error {
                     "sample or class weight {weight} is negative or not finite"
                 )
             }
+            Error::Baseline { baseline } => {
+                write!(f, "early-stopping baseline {baseline} is not finite")
+            }
+            Error::Factor { factor } => {
+                write!(f, "ReduceLrOnPlateau factor {factor} is outside (0, 1)")
+            }
+            Error::MinLearningRate { min_lr } => {
+                write!(
+                    f,
+                    "ReduceLrOnPlateau min_lr {min_lr} is negative or not finite"
+                )
+            }
+            Error::MissingMetric { monitor } => write!(
+                f,
+                "the monitored metric `{}` is not computed by this run",
+                monitor.keras_name()
+            ),
+            Error::NoRoomForBestWeights => write!(
+                f,
+                "restore_best_weights needs a trainer built with `with_best_weights()`"
+            ),
         }
     }
 }
@@ -320,6 +365,7 @@ enum Field {
     Float(f32),
     Count(usize),
     Kind([u8; 4]),
+    Name(&'static str),
 }
 
 impl fmt::Debug for Field {
@@ -328,6 +374,7 @@ impl fmt::Debug for Field {
             Field::Float(value) => fmt::Debug::fmt(&FloatField(value), f),
             Field::Count(value) => fmt::Debug::fmt(&value, f),
             Field::Kind(kind) => fmt::Display::fmt(&Kind(kind), f),
+            Field::Name(value) => fmt::Debug::fmt(value, f),
         }
     }
 }
@@ -394,6 +441,14 @@ impl Error {
                 ("WeightCount", two("samples", samples, "weights", weights))
             }
             Error::Weight { weight } => ("Weight", one("weight", Float(weight))),
+            Error::Baseline { baseline } => ("Baseline", one("baseline", Float(baseline))),
+            Error::Factor { factor } => ("Factor", one("factor", Float(factor))),
+            Error::MinLearningRate { min_lr } => ("MinLearningRate", one("min_lr", Float(min_lr))),
+            Error::MissingMetric { monitor } => (
+                "MissingMetric",
+                one("monitor", Field::Name(monitor.keras_name())),
+            ),
+            Error::NoRoomForBestWeights => ("NoRoomForBestWeights", [None, None]),
         }
     }
 }

@@ -145,9 +145,9 @@ impl<I: Copy + ConstZero, T: Copy + ConstZero, const CAP: usize> ReplayBuffer<I,
     /// # Errors
     /// As [`Trainer::step`].
     #[allow(clippy::too_many_arguments)]
-    pub fn learn<N, O, L, R, const B: usize>(
+    pub fn learn<N, O, L, R, const B: usize, K>(
         &mut self,
-        trainer: &mut Trainer<N, O, B>,
+        trainer: &mut Trainer<N, O, B, K>,
         model: &mut N,
         loss: &L,
         sample: I,

@@ -130,13 +130,13 @@ struct BatchCounter {
     expected_batches: usize,
 }
 
-impl Callback for &mut BatchCounter {
+impl<N, O> Callback<N, O> for &mut BatchCounter {
     fn on_batch(&mut self, batch: usize, batches: usize) {
         assert_eq!(batches, self.expected_batches, "batches per epoch");
         assert_eq!(batch, self.calls % self.expected_batches, "batch numbering");
         self.calls += 1;
     }
-    fn on_epoch(&mut self, _: &EpochReport) -> Control {
+    fn on_epoch(&mut self, _: &EpochReport, _: &N, _: &O) -> Control {
         Control::Continue
     }
 }
@@ -208,12 +208,13 @@ fn a_partial_last_batch_is_one_step_over_the_remaining_samples() {
 }
 
 /// Keras' `EarlyStopping(monitor, patience, min_delta)` replayed on a sequence of losses:
-/// the number of epochs it lets run.
+/// the number of epochs it lets run (written out here, independently of the crate's
+/// `EarlyStoppingState`, which `tests/callbacks.rs` replays against Keras itself).
 fn keras_early_stopping_epochs(losses: &[f32], patience: usize, min_delta: f32) -> usize {
     let (mut best, mut wait) = (f32::INFINITY, 0usize);
     for (epoch, &loss) in losses.iter().enumerate() {
         wait += 1;
-        if loss < best - min_delta {
+        if loss + min_delta < best {
             (best, wait) = (loss, 0);
         } else if wait >= patience && epoch > 0 {
             return epoch + 1;
@@ -234,10 +235,11 @@ fn early_stopping_stops_after_patience_epochs_without_improvement() {
         let mut model: Net = (Dense::new(Tanh), Dense::new(Softmax));
         model.initialize(&mut rng);
         let mut trainer = Trainer::<Net, Sgd, 8>::new(Sgd::new(0.01).unwrap());
-        let config = FitConfig {
-            min_delta: 1e6,
-            ..FitConfig::epochs(100).with_patience(patience)
-        };
+        let rule = EarlyStopping::new(Monitor::ValLoss)
+            .with_patience(patience)
+            .with_min_delta(1e6)
+            .unwrap();
+        let config = FitConfig::epochs(100).with_early_stopping(rule);
         let summary = trainer
             .fit(
                 &mut model,
@@ -287,10 +289,11 @@ fn early_stopping_on_an_overfitting_run_stops_where_keras_would() {
     model.initialize(&mut rng);
     let mut trainer =
         Trainer::<Net, Adam<<Net as Network>::Params>, 8>::new(Adam::new(0.005).unwrap());
-    let config = FitConfig {
-        min_delta: MIN_DELTA,
-        ..FitConfig::epochs(MAX_EPOCHS).with_patience(PATIENCE)
-    };
+    let rule = EarlyStopping::new(Monitor::ValLoss)
+        .with_patience(PATIENCE)
+        .with_min_delta(MIN_DELTA)
+        .unwrap();
+    let config = FitConfig::epochs(MAX_EPOCHS).with_early_stopping(rule);
     let mut losses = Vec::new();
     let summary = trainer
         .fit(

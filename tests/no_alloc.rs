@@ -170,14 +170,16 @@ fn early_stopping_and_refused_steps_allocate_nothing() {
     let train = Dataset::new(&x, &y).unwrap();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
     let mut model = model(&mut rng);
-    let mut trainer = Trainer::<Net, Opt, BATCH>::new(Opt::new(1e-6).unwrap());
-    let config = FitConfig {
-        epochs: 50,
-        shuffle: true,
-        patience: Some(0),
-        min_delta: 1.0,
-        refused: RefusedSteps::Skip { max: usize::MAX },
-    };
+    let mut trainer = Trainer::<Net, Opt, BATCH>::new(Opt::new(1e-6).unwrap()).with_best_weights();
+    // Restoring the best weights and lowering the learning rate allocate nothing either.
+    let rule = EarlyStopping::new(Monitor::Loss)
+        .with_min_delta(1.0)
+        .unwrap()
+        .with_restore_best_weights(true);
+    let config = FitConfig::epochs(50)
+        .with_early_stopping(rule)
+        .with_reduce_lr_on_plateau(ReduceLrOnPlateau::new(Monitor::Loss).with_patience(0))
+        .with_refused_steps(RefusedSteps::Skip { max: usize::MAX });
     let (summary, allocations) = allocations_during(|| {
         trainer.fit(
             &mut model,

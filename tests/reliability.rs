@@ -694,30 +694,34 @@ fn min_delta_is_validated_and_its_magnitude_used() {
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         assert!(
             matches!(
-                FitConfig::epochs(3).with_min_delta(bad),
+                EarlyStopping::new(Monitor::Loss).with_min_delta(bad),
                 Err(Error::MinDelta { min_delta }) if min_delta.to_bits() == bad.to_bits()
             ),
             "{bad}"
         );
-        let config = FitConfig {
-            min_delta: bad,
-            ..FitConfig::epochs(3).with_patience(1)
-        };
-        let (result, start, net) = fit_with(&x, &y, None, Adam::keras_default(), config);
-        assert!(matches!(result, Err(Error::MinDelta { .. })), "{result:?}");
-        assert_eq!(net, start);
+        assert!(
+            matches!(
+                ReduceLrOnPlateau::new(Monitor::Loss).with_min_delta(bad),
+                Err(Error::MinDelta { min_delta }) if min_delta.to_bits() == bad.to_bits()
+            ),
+            "{bad}"
+        );
     }
     assert_eq!(
-        FitConfig::epochs(3).with_min_delta(-0.5).unwrap().min_delta,
+        EarlyStopping::new(Monitor::Loss)
+            .with_min_delta(-0.5)
+            .unwrap()
+            .min_delta(),
         0.5
     );
     // A negative min_delta taken as is would count any worsening below 1e6 as progress and
     // never stop; as |min_delta| no epoch after the first (which improves on +inf)
     // improves by 1e6, so patience 2 stops after 3.
-    let config = FitConfig {
-        min_delta: -1e6,
-        ..FitConfig::epochs(10).with_patience(2)
-    };
+    let rule = EarlyStopping::new(Monitor::Loss)
+        .with_patience(2)
+        .with_min_delta(-1e6)
+        .unwrap();
+    let config = FitConfig::epochs(10).with_early_stopping(rule);
     let (result, ..) = fit_with(&x, &y, None, Adam::keras_default(), config);
     let summary = result.unwrap();
     assert!(summary.stopped_early);

@@ -105,7 +105,14 @@ pub fn gather<T: Copy>(values: &[T], indices: &[usize]) -> Vec<T> {
 pub type Tutorial = (Dense<30, 64, Relu>, Dropout<64>, Dense<64, 1, Sigmoid>);
 
 /// The tutorial's training set-up: Adam, mini-batches of 32 (Keras' default).
-pub type TutorialTrainer = Trainer<Tutorial, Adam<<Tutorial as Network>::Params>, 32>;
+pub type TutorialTrainer = Trainer<Tutorial, TutorialOptimizer, 32>;
+
+/// The tutorial's optimizer: Adam.
+pub type TutorialOptimizer = Adam<<Tutorial as Network>::Params>;
+
+/// Bytes [`Trainer::with_best_weights`] adds to [`TutorialTrainer`]: one copy of the
+/// parameters.
+pub const BEST_WEIGHTS_BYTES: usize = size_of::<<Tutorial as Network>::Params>();
 
 /// The tutorial's model with L2 factor `l2` on the hidden kernel and dropout `rate`
 /// (the tutorial: 0.01 and 0.5), not yet initialized.
@@ -180,6 +187,8 @@ pub struct Trained<N> {
     pub model: N,
     /// Wall time of the `fit` call (including per-epoch validation, if any).
     pub time: Duration,
+    /// How the run ended (where early stopping stopped, which epoch it restored).
+    pub summary: FitSummary,
 }
 
 /// Trains the tutorial's model (`l2`, `rate`) from `seed` — which draws the initial
@@ -193,25 +202,54 @@ pub fn train_tutorial(
     rate: f32,
     epochs: usize,
     seed: u64,
-    callback: impl Callback,
+    callback: impl Callback<Tutorial, TutorialOptimizer>,
+) -> Result<Trained<Tutorial>> {
+    train_tutorial_stopping(train, validation, l2, rate, epochs, None, seed, callback)
+}
+
+/// [`train_tutorial`] with Keras' `EarlyStopping` (`early_stopping`, if any, on the
+/// `validation` set); a rule that restores the best weights gets a trainer with room for
+/// them ([`Trainer::with_best_weights`]: [`BEST_WEIGHTS_BYTES`] more).
+#[allow(clippy::too_many_arguments)]
+pub fn train_tutorial_stopping(
+    train: Dataset<'_, [f32; 30], [f32; 1]>,
+    validation: Option<Dataset<'_, [f32; 30], [f32; 1]>>,
+    l2: f32,
+    rate: f32,
+    epochs: usize,
+    early_stopping: Option<EarlyStopping>,
+    seed: u64,
+    callback: impl Callback<Tutorial, TutorialOptimizer>,
 ) -> Result<Trained<Tutorial>> {
     let mut model = tutorial_model(l2, rate)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     model.initialize(&mut rng);
-    let mut trainer = TutorialTrainer::new(Adam::keras_default());
+    let plain = FitConfig::epochs(epochs);
+    let loss = &BinaryCrossEntropy;
     let start = Instant::now();
-    trainer.fit_with_callback(
-        &mut model,
-        &BinaryCrossEntropy,
-        train,
-        validation,
-        &FitConfig::epochs(epochs),
-        &mut rng,
-        callback,
-    )?;
+    let summary = match early_stopping {
+        Some(rule) if rule.restore_best_weights() => {
+            let mut trainer = TutorialTrainer::new(Adam::keras_default()).with_best_weights();
+            let config = plain.with_early_stopping(rule);
+            trainer.fit_with_callback(
+                &mut model, loss, train, validation, &config, &mut rng, callback,
+            )?
+        }
+        _ => {
+            let mut trainer = TutorialTrainer::new(Adam::keras_default());
+            let config = FitConfig {
+                early_stopping,
+                ..plain
+            };
+            trainer.fit_with_callback(
+                &mut model, loss, train, validation, &config, &mut rng, callback,
+            )?
+        }
+    };
     Ok(Trained {
         model,
         time: start.elapsed(),
+        summary,
     })
 }
 

@@ -1,10 +1,17 @@
-//! Epochs: shuffling, validation, early stopping, refused steps and callbacks.
+//! Epochs: shuffling, validation, early stopping, learning-rate reduction, refused steps
+//! and callbacks.
+
+use core::marker::PhantomData;
 
 use rand_core::Rng;
 
+use super::early_stopping::{BestWeights, EarlyStopping, EarlyStoppingState, copy_tensors};
 use super::evaluate::{LossSum, Metrics, check_samples, evaluate};
+use super::monitor::Monitor;
+use super::plateau::{ReduceLrOnPlateau, ReduceLrOnPlateauState};
 use super::{Dataset, Trainer, uninitialized};
 use crate::error::Error;
+use crate::layers::Parameters;
 use crate::loss::Loss;
 use crate::model::Network;
 use crate::optim::Optimizer;
@@ -17,13 +24,10 @@ pub struct FitConfig {
     pub epochs: usize,
     /// Reshuffle the training data each epoch (Keras' `shuffle=True`).
     pub shuffle: bool,
-    /// Stop when the monitored loss (validation loss if a validation set is given, else
-    /// training loss) has not improved by more than `min_delta` for this many epochs.
-    pub patience: Option<usize>,
-    /// The improvement that counts for early stopping. As Keras, its magnitude is used
-    /// (`-0.01` means `0.01`); [`Trainer::fit`] returns [`Error::MinDelta`] if it is NaN or
-    /// infinite.
-    pub min_delta: f32,
+    /// Keras' `EarlyStopping` callback, if any (see [`EarlyStopping`]).
+    pub early_stopping: Option<EarlyStopping>,
+    /// Keras' `ReduceLROnPlateau` callback, if any (see [`ReduceLrOnPlateau`]).
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
     /// What a refused step does to the run.
     pub refused: RefusedSteps,
 }
@@ -52,28 +56,14 @@ pub enum RefusedSteps {
 }
 
 impl FitConfig {
-    /// `epochs` passes, shuffled, no early stopping.
+    /// `epochs` passes, shuffled, no early stopping, a constant learning rate.
     pub const fn epochs(epochs: usize) -> Self {
         Self {
             epochs,
             shuffle: true,
-            patience: None,
-            min_delta: 0.0,
+            early_stopping: None,
+            reduce_lr_on_plateau: None,
             refused: RefusedSteps::Fail,
-        }
-    }
-
-    /// Sets [`FitConfig::min_delta`] (its magnitude, as Keras).
-    ///
-    /// # Errors
-    /// [`Error::MinDelta`] if `min_delta` is NaN or infinite.
-    pub const fn with_min_delta(mut self, min_delta: f32) -> Result<Self, Error> {
-        match checked_min_delta(min_delta) {
-            Ok(min_delta) => {
-                self.min_delta = min_delta;
-                Ok(self)
-            }
-            Err(e) => Err(e),
         }
     }
 
@@ -83,9 +73,23 @@ impl FitConfig {
         self
     }
 
-    /// Adds early stopping with the given patience.
-    pub const fn with_patience(mut self, patience: usize) -> Self {
-        self.patience = Some(patience);
+    /// Adds early stopping (see [`EarlyStopping`]).
+    pub const fn with_early_stopping(mut self, early_stopping: EarlyStopping) -> Self {
+        self.early_stopping = Some(early_stopping);
+        self
+    }
+
+    /// Adds early stopping on the validation loss with the given patience and Keras'
+    /// other defaults: `EarlyStopping(monitor="val_loss", patience=patience)`, i.e.
+    /// `with_early_stopping(EarlyStopping::new(Monitor::ValLoss).with_patience(patience))`.
+    /// `fit` then needs a validation set ([`Error::MissingMetric`] without one).
+    pub const fn with_patience(self, patience: usize) -> Self {
+        self.with_early_stopping(EarlyStopping::new(Monitor::ValLoss).with_patience(patience))
+    }
+
+    /// Adds learning-rate reduction on plateaus (see [`ReduceLrOnPlateau`]).
+    pub const fn with_reduce_lr_on_plateau(mut self, plateau: ReduceLrOnPlateau) -> Self {
+        self.reduce_lr_on_plateau = Some(plateau);
         self
     }
 
@@ -93,15 +97,6 @@ impl FitConfig {
     pub const fn with_shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
         self
-    }
-}
-
-/// `|min_delta|` (Keras' `EarlyStopping` takes the magnitude), or the error for NaN and ±∞.
-const fn checked_min_delta(min_delta: f32) -> Result<f32, Error> {
-    if min_delta.is_finite() {
-        Ok(min_delta.abs())
-    } else {
-        Err(Error::MinDelta { min_delta })
     }
 }
 
@@ -120,6 +115,14 @@ pub struct EpochReport {
     pub skipped_steps: usize,
     /// The error of this epoch's first refused step, if any.
     pub first_refusal: Option<Error>,
+    /// The optimizer's learning rate at the end of the epoch, before any reduction
+    /// (Keras' `logs["learning_rate"]`).
+    pub learning_rate: f32,
+    /// The rate [`ReduceLrOnPlateau`] set after this epoch, if it lowered it: the next
+    /// epoch's.
+    pub new_learning_rate: Option<f32>,
+    /// True if [`EarlyStopping`] ends the run after this epoch.
+    pub stops_early: bool,
 }
 
 /// What the callback tells [`Trainer::fit`] after an epoch.
@@ -132,20 +135,96 @@ pub enum Control {
     Stop,
 }
 
-/// Receives progress from [`Trainer::fit`]. Closures `FnMut(&EpochReport) -> Control`
-/// implement it.
-pub trait Callback {
+/// Receives progress from [`Trainer::fit_with_callback`] for a model `N` trained with an
+/// optimizer `O`; after each epoch it sees the report, the model and the optimizer (e.g. to
+/// checkpoint them with [`persist::save_with_optimizer`](crate::persist::save_with_optimizer)).
+/// Closures `FnMut(&EpochReport) -> Control` implement it for every model; [`with_model`]
+/// makes one of a closure that also takes the model.
+///
+/// ```
+/// use microtrain::*;
+/// /// Saves the model after every epoch whose validation loss is the lowest so far.
+/// struct Checkpoint { best: f32, bytes: [u8; 256], saved: usize }
+/// impl<N: Network, O> Callback<N, O> for &mut Checkpoint {
+///     fn on_epoch(&mut self, report: &EpochReport, model: &N, _: &O) -> Control {
+///         let loss = report.validation.map_or(f32::INFINITY, |m| m.loss);
+///         if loss < self.best {
+///             self.best = loss;
+///             if let Ok(len) = persist::save(model, &mut self.bytes) {
+///                 self.saved = len;
+///             }
+///         }
+///         Control::Continue
+///     }
+/// }
+/// network! { type Net = (Dense<2, 4, Tanh>, Dense<4, 1, Sigmoid>); }
+/// let mut model: Net = (Dense::new(Tanh), Dense::new(Sigmoid));
+/// let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+/// model.initialize(&mut rng);
+/// let mut trainer = Trainer::<Net, _, 2>::new(Sgd::new(0.5)?);
+/// let (x, y) = ([[0.0, 1.0], [1.0, 0.0]], [[1.0], [0.0]]);
+/// let data = Dataset::new(&x, &y)?;
+/// let mut checkpoint = Checkpoint { best: f32::INFINITY, bytes: [0; 256], saved: 0 };
+/// trainer.fit_with_callback(&mut model, &BinaryCrossEntropy, data, Some(data),
+///     &FitConfig::epochs(5), &mut rng, &mut checkpoint)?;
+/// assert_eq!(checkpoint.saved, persist::parameters_len::<Net>());
+/// # Ok::<(), microtrain::Error>(())
+/// ```
+pub trait Callback<N, O> {
     /// After every optimizer step: `batch` of `batches` in this epoch.
     fn on_batch(&mut self, batch: usize, batches: usize) {
         let _ = (batch, batches);
     }
-    /// After every epoch.
-    fn on_epoch(&mut self, report: &EpochReport) -> Control;
+    /// After every epoch, with the model and optimizer as the epoch left them (before
+    /// [`EarlyStopping`] restores the best weights at the end of the run, and after
+    /// [`ReduceLrOnPlateau`] set a new rate).
+    fn on_epoch(&mut self, report: &EpochReport, model: &N, optimizer: &O) -> Control;
 }
 
-impl<F: FnMut(&EpochReport) -> Control> Callback for F {
-    fn on_epoch(&mut self, report: &EpochReport) -> Control {
+impl<N, O, F: FnMut(&EpochReport) -> Control> Callback<N, O> for F {
+    fn on_epoch(&mut self, report: &EpochReport, _: &N, _: &O) -> Control {
         self(report)
+    }
+}
+
+/// A [`Callback`] of a closure that takes the report and the model; see [`with_model`].
+pub struct WithModel<N, F> {
+    on_epoch: F,
+    model: PhantomData<fn(&N)>,
+}
+
+/// Makes a [`Callback`] of `on_epoch(report, model)`, for
+/// [`Trainer::fit_with_callback`]: a closure that reads the model after each epoch.
+///
+/// ```
+/// use microtrain::*;
+/// network! { type Net = (Dense<2, 4, Tanh>, Dense<4, 1, Sigmoid>); }
+/// let mut model: Net = (Dense::new(Tanh), Dense::new(Sigmoid));
+/// let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+/// model.initialize(&mut rng);
+/// let mut trainer = Trainer::<Net, _, 2>::new(Sgd::new(0.5)?);
+/// let (x, y) = ([[0.0, 1.0], [1.0, 0.0]], [[1.0], [0.0]]);
+/// let data = Dataset::new(&x, &y)?;
+/// let mut largest = Vec::new();
+/// trainer.fit_with_callback(&mut model, &BinaryCrossEntropy, data, None,
+///     &FitConfig::epochs(3), &mut rng,
+///     with_model(|_report, model: &Net| {
+///         largest.push(model.parameters().flatten().fold(0.0f32, |m, w| m.max(w.abs())));
+///         Control::Continue
+///     }))?;
+/// assert_eq!(largest.len(), 3);
+/// # Ok::<(), microtrain::Error>(())
+/// ```
+pub fn with_model<N, F: FnMut(&EpochReport, &N) -> Control>(on_epoch: F) -> WithModel<N, F> {
+    WithModel {
+        on_epoch,
+        model: PhantomData,
+    }
+}
+
+impl<N, O, F: FnMut(&EpochReport, &N) -> Control> Callback<N, O> for WithModel<N, F> {
+    fn on_epoch(&mut self, report: &EpochReport, model: &N, _: &O) -> Control {
+        (self.on_epoch)(report, model)
     }
 }
 
@@ -159,17 +238,43 @@ pub struct FitSummary {
     pub last: Option<EpochReport>,
     /// True if early stopping ended the run.
     pub stopped_early: bool,
+    /// The epoch at which [`EarlyStopping`] ended the run (Keras' `stopped_epoch`, which
+    /// is 0 when it did not).
+    pub stopped_epoch: Option<usize>,
+    /// [`EarlyStopping`]'s best epoch (Keras' `best_epoch`), once an epoch was monitored.
+    pub best_epoch: Option<usize>,
+    /// The epoch whose parameters the model holds after
+    /// [`EarlyStopping::with_restore_best_weights`] restored them; `None` if nothing was
+    /// restored (the model then holds the last epoch's).
+    pub restored_epoch: Option<usize>,
 }
 
-impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
+/// The value of `monitor` in `report`, or the error that it is missing.
+fn monitored(monitor: Monitor, report: &EpochReport) -> Result<f32, Error> {
+    monitor
+        .value(report)
+        .ok_or(Error::MissingMetric { monitor })
+}
+
+impl<N, O, const B: usize, K> Trainer<N, O, B, K>
+where
+    N: Network,
+    O: Optimizer<N::Params>,
+    K: BestWeights<N::Params>,
+{
     /// Trains `model` on `train` for `config.epochs` epochs of mini-batches of `B` samples
     /// (the last batch of an epoch may be smaller), reshuffled every epoch from `rng`.
     /// After each epoch the callback gets the epoch's loss and accuracy and, if `validation`
     /// is given, the validation metrics; it may stop the run. A refused step is handled as
     /// `config.refused` says ([`RefusedSteps`]; by default the run ends with its error).
+    /// `config`'s [`ReduceLrOnPlateau`] and [`EarlyStopping`] act after each epoch, before
+    /// the callback, in that order; with `restore_best_weights` the model gets the best
+    /// epoch's parameters back when the run ends, however it ends without an error
+    /// ([`FitSummary::restored_epoch`]).
     ///
     /// The callback is a closure `|report| …` returning [`Control`] (no annotation needed);
-    /// [`Trainer::fit_with_callback`] takes any [`Callback`], which also sees every batch.
+    /// [`Trainer::fit_with_callback`] takes any [`Callback`], which also sees the model and
+    /// every batch.
     ///
     /// ```
     /// use microtrain::*;
@@ -191,13 +296,17 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Uninitialized`] for a model never initialised nor loaded,
-    /// [`Error::MinDelta`] for a NaN or infinite `config.min_delta`, and any error of
+    /// Before anything is trained: [`Error::Uninitialized`] for a model never initialised
+    /// nor loaded; [`Error::MissingMetric`] for a callback in `config` that monitors a
+    /// validation metric without `validation`; [`Error::NoRoomForBestWeights`] for
+    /// `restore_best_weights` on a trainer without room for them; any error of
     /// [`evaluate`] on the validation set (a sample that is not finite, a label out of
-    /// range), before anything is trained; a refused step's error as `config.refused`
-    /// says; an error of [`evaluate`] on the validation set after an epoch (a validation
-    /// loss that is not finite: the model diverged). The epochs before an error were
-    /// applied to the model.
+    /// range). During the run: a refused step's error as `config.refused` says; an error
+    /// of [`evaluate`] on the validation set after an epoch (a validation loss that is not
+    /// finite: the model diverged); [`Error::MissingMetric`] for a monitored accuracy the
+    /// loss does not compute; an error of [`Optimizer::set_learning_rate`] for the rate
+    /// [`ReduceLrOnPlateau`] chose. The epochs before an error were applied to the model
+    /// (and no best weights are restored).
     #[allow(clippy::too_many_arguments)]
     pub fn fit<L, R>(
         &mut self,
@@ -216,8 +325,8 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
         self.fit_with_callback(model, loss, train, validation, config, rng, on_epoch)
     }
 
-    /// [`Trainer::fit`] with a [`Callback`]: `on_epoch` as `fit`'s closure, and `on_batch`
-    /// after every step (e.g. for a progress bar).
+    /// [`Trainer::fit`] with a [`Callback`]: `on_epoch` as `fit`'s closure, with the model
+    /// and the optimizer, and `on_batch` after every step (e.g. for a progress bar).
     ///
     /// # Errors
     /// As [`Trainer::fit`].
@@ -235,12 +344,29 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     where
         L: Loss<N::OutputActivation, N::Output>,
         R: Rng + Clone,
-        C: Callback,
+        C: Callback<N, O>,
     {
         if !model.is_initialized() {
             return Err(uninitialized());
         }
-        let min_delta = checked_min_delta(config.min_delta)?;
+        let mut stopping = config.early_stopping.map(EarlyStoppingState::new);
+        let mut plateau = config.reduce_lr_on_plateau.map(ReduceLrOnPlateauState::new);
+        let monitors = [
+            stopping.map(|s| s.rule().monitor()),
+            plateau.map(|p| p.rule().monitor()),
+        ];
+        if let Some(&monitor) = monitors
+            .iter()
+            .flatten()
+            .find(|m| m.needs_validation() && validation.is_none())
+        {
+            return Err(Error::MissingMetric { monitor });
+        }
+        if stopping.is_some_and(|s| s.rule().restore_best_weights())
+            && self.best_weights.slot().is_none()
+        {
+            return Err(Error::NoRoomForBestWeights);
+        }
         if let Some(validation) = validation {
             check_samples::<N, L>(loss, validation)?;
         }
@@ -254,8 +380,11 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
             epochs: 0,
             last: None,
             stopped_early: false,
+            stopped_epoch: None,
+            best_epoch: None,
+            restored_epoch: None,
         };
-        let (mut best, mut since_best, mut refused) = (f32::INFINITY, 0usize, 0usize);
+        let mut refused = 0usize;
         for epoch in 0..config.epochs {
             let order = if config.shuffle {
                 Permutation::new(len, rng)
@@ -296,7 +425,7 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
                 Some(v) => Some(evaluate(model, loss, v)?),
                 None => None,
             };
-            let report = EpochReport {
+            let mut report = EpochReport {
                 epoch,
                 train: Metrics {
                     loss: loss_sum.mean(counted as f32, len as f32),
@@ -305,26 +434,44 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
                 validation,
                 skipped_steps: skipped,
                 first_refusal,
+                learning_rate: self.optimizer.learning_rate(),
+                new_learning_rate: None,
+                stops_early: false,
             };
+            if let Some(plateau) = &mut plateau {
+                let current = monitored(plateau.rule().monitor(), &report)?;
+                if let Some(rate) = plateau.on_epoch_end(current, report.learning_rate) {
+                    self.optimizer.set_learning_rate(rate)?;
+                    report.new_learning_rate = Some(rate);
+                }
+            }
+            if let Some(stopping) = &mut stopping {
+                let current = monitored(stopping.rule().monitor(), &report)?;
+                let verdict = stopping.on_epoch_end(epoch, current);
+                if verdict.keep_weights
+                    && let Some(best) = self.best_weights.slot()
+                {
+                    copy_tensors(best.tensors_mut(), model.parameters());
+                }
+                report.stops_early = verdict.stop;
+            }
             summary.epochs = epoch.saturating_add(1);
             summary.last = Some(report);
-            let control = callback.on_epoch(&report);
-            if let Some(patience) = config.patience {
-                let monitored = report.validation.map_or(report.train.loss, |m| m.loss);
-                if monitored < best - min_delta {
-                    (best, since_best) = (monitored, 0);
-                } else {
-                    since_best = since_best.saturating_add(1);
-                    // `>=`, as Keras' EarlyStopping (`wait >= patience`) and the docs of
-                    // `FitConfig::patience`: stop once `patience` epochs have not improved.
-                    if since_best >= patience {
-                        summary.stopped_early = true;
-                        break;
-                    }
-                }
+            let control = callback.on_epoch(&report, model, &self.optimizer);
+            if report.stops_early {
+                summary.stopped_early = true;
+                summary.stopped_epoch = Some(epoch);
+                break;
             }
             if control == Control::Stop {
                 break;
+            }
+        }
+        if let Some(stopping) = stopping {
+            summary.best_epoch = stopping.best_epoch();
+            if let (Some(epoch), Some(best)) = (stopping.restores(), self.best_weights.slot()) {
+                copy_tensors(model.parameters_mut(), best.tensors());
+                summary.restored_epoch = Some(epoch);
             }
         }
         Ok(summary)

@@ -4,7 +4,9 @@
 //! - [`Dataset`]: samples paired with targets.
 //! - [`Trainer`]: gradients, optimizer state and batch buffers; one checked step.
 //! - [`Clipping`]: Keras' gradient clipping options.
-//! - [`Trainer::fit`]: epochs, shuffling, validation, early stopping, callbacks.
+//! - [`Trainer::fit`]: epochs, shuffling, validation, callbacks that see the model.
+//! - [`EarlyStopping`] (with `restore_best_weights`) and [`ReduceLrOnPlateau`]: Keras'
+//!   callbacks of the same names, driven by `fit`, on a [`Monitor`]ed metric.
 //! - [`evaluate`] and [`predict`]: inference over a data set.
 
 use rand_core::Rng;
@@ -17,14 +19,25 @@ use crate::optim::Optimizer;
 
 mod clipping;
 mod dataset;
+mod early_stopping;
 mod evaluate;
 mod fit;
+mod monitor;
+mod plateau;
 
 pub use clipping::Clipping;
 pub use dataset::Dataset;
+pub use early_stopping::{
+    BestWeights, BestWeightsBuffer, EarlyStopping, EarlyStoppingState, EarlyStoppingVerdict,
+    NoBestWeights,
+};
 pub(crate) use evaluate::loss_output;
 pub use evaluate::{Metrics, evaluate, predict};
-pub use fit::{Callback, Control, EpochReport, FitConfig, FitSummary, RefusedSteps};
+pub use fit::{
+    Callback, Control, EpochReport, FitConfig, FitSummary, RefusedSteps, WithModel, with_model,
+};
+pub use monitor::{Mode, Monitor};
+pub use plateau::{ReduceLrOnPlateau, ReduceLrOnPlateauState};
 
 /// Statistics of one optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +54,9 @@ pub struct StepReport {
 }
 
 /// Everything training needs besides the model: gradients, optimizer state and the
-/// buffers for mini-batches of `B` samples. Its size is fixed at compile time.
+/// buffers for mini-batches of `B` samples, and room for the best epoch's parameters if
+/// [`EarlyStopping::with_restore_best_weights`] is to be used (`K`, see
+/// [`Trainer::with_best_weights`]; none by default). Its size is fixed at compile time.
 ///
 /// ```
 /// use microtrain::*;
@@ -60,12 +75,13 @@ pub struct StepReport {
 /// assert_eq!(metrics.accuracy, Some(1.0));
 /// # Ok::<(), microtrain::Error>(())
 /// ```
-pub struct Trainer<N: Network, O, const B: usize> {
+pub struct Trainer<N: Network, O, const B: usize, K = NoBestWeights> {
     grads: N::Params,
     optimizer: O,
     workspace: N::Workspace<B>,
     clipping: Clipping,
     checked_updates: bool,
+    best_weights: K,
 }
 
 /// [`Error::Uninitialized`], out of line and cold, which changes the code of `fit`'s training
@@ -92,6 +108,86 @@ pub(super) fn all_finite(values: &[f32]) -> bool {
 }
 
 impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
+    /// A trainer with zeroed state; `const`, so it can be a `static`. Updates are checked
+    /// (see [`Trainer::with_checked_updates`]); no gradient clipping; no room for best
+    /// weights (see [`Trainer::with_best_weights`]).
+    pub const fn new(optimizer: O) -> Self {
+        let () = Self::BATCH_IS_VALID;
+        Self {
+            grads: N::Params::ZERO,
+            optimizer,
+            workspace: N::Workspace::<B>::ZERO,
+            clipping: Clipping::NONE,
+            checked_updates: true,
+            best_weights: NoBestWeights,
+        }
+    }
+
+    /// The trainer with room for one copy of the parameters, which
+    /// [`EarlyStopping::with_restore_best_weights`] needs: `size_of::<N::Params>()` bytes
+    /// more, counted in [`Trainer::RAM_BYTES`] and [`Trainer::TRAINING_RAM_BYTES`]. `const`
+    /// (for an optimizer that is `Copy`, as the crate's are).
+    ///
+    /// ```
+    /// use microtrain::*;
+    /// network! { type Net = (Dense<2, 4, Tanh>, Dense<4, 1, Sigmoid>); }
+    /// type Plain = Trainer<Net, Sgd, 4>;
+    /// type Restoring = Trainer<Net, Sgd, 4, BestWeightsBuffer<<Net as Network>::Params>>;
+    /// const TRAINER: Restoring = Trainer::new(const_config!(Sgd::new(0.1))).with_best_weights();
+    /// assert_eq!(Restoring::RAM_BYTES, Plain::RAM_BYTES + size_of::<<Net as Network>::Params>());
+    /// # let _ = TRAINER;
+    /// ```
+    pub const fn with_best_weights(self) -> Trainer<N, O, B, BestWeightsBuffer<N::Params>>
+    where
+        O: Copy,
+        N::Workspace<B>: Copy,
+    {
+        self.with_room(BestWeightsBuffer::new())
+    }
+
+    /// The trainer keeping the best epoch's parameters in the caller's `buffer` (e.g. a
+    /// `static` shared with other work), for [`EarlyStopping::with_restore_best_weights`].
+    /// `fit` overwrites it whenever an epoch becomes the best.
+    pub const fn with_best_weights_in(
+        self,
+        buffer: &mut N::Params,
+    ) -> Trainer<N, O, B, &mut N::Params>
+    where
+        O: Copy,
+        N::Workspace<B>: Copy,
+    {
+        self.with_room(buffer)
+    }
+
+    /// The trainer with `best_weights` as its room for the best weights.
+    const fn with_room<K>(self, best_weights: K) -> Trainer<N, O, B, K>
+    where
+        O: Copy,
+        N::Workspace<B>: Copy,
+    {
+        // `Copy` bounds: a `const fn` cannot drop a generic value, and the const checker
+        // does not see that destructuring leaves nothing to drop unless the types are `Copy`
+        // (every optimizer and network of the crate is).
+        let Trainer {
+            grads,
+            optimizer,
+            workspace,
+            clipping,
+            checked_updates,
+            best_weights: NoBestWeights,
+        } = self;
+        Trainer {
+            grads,
+            optimizer,
+            workspace,
+            clipping,
+            checked_updates,
+            best_weights,
+        }
+    }
+}
+
+impl<N: Network, O: Optimizer<N::Params>, const B: usize, K> Trainer<N, O, B, K> {
     const BATCH_IS_VALID: () = assert!(
         B > 0,
         "Trainer<_, _, B>: the batch size B must be at least 1"
@@ -105,19 +201,6 @@ impl<N: Network, O: Optimizer<N::Params>, const B: usize> Trainer<N, O, B> {
     /// for the default xoshiro128++) and the stack frames of the calls come on top; a
     /// step's frame holds its rows' sample indices (`B` words).
     pub const TRAINING_RAM_BYTES: usize = core::mem::size_of::<N>() + Self::RAM_BYTES;
-
-    /// A trainer with zeroed state; `const`, so it can be a `static`. Updates are checked
-    /// (see [`Trainer::with_checked_updates`]); no gradient clipping.
-    pub const fn new(optimizer: O) -> Self {
-        let () = Self::BATCH_IS_VALID;
-        Self {
-            grads: N::Params::ZERO,
-            optimizer,
-            workspace: N::Workspace::<B>::ZERO,
-            clipping: Clipping::NONE,
-            checked_updates: true,
-        }
-    }
 
     /// Clips gradients before every update.
     pub const fn with_clipping(mut self, clipping: Clipping) -> Self {
