@@ -434,13 +434,15 @@ fn update_check_rate<P: Parameters>(
     });
 }
 
-/// The dense kernels at the exact shapes of the two networks' layers (B × IN × OUT), both
-/// sets, to tell which layer a step's time goes to. Time per call.
+/// The dense kernels at the exact shapes of the two networks' layers (B × IN × OUT), every
+/// set, to tell which layer a step's time goes to. Time per call.
 fn layer_kernels(c: &mut Criterion) {
     type Forward = fn(&[f32], &[f32], &[f32], &mut [f32], Shape);
     type InputGradient = fn(&[f32], &[f32], &mut [f32], Shape);
     type WeightGradient = fn(&[f32], &[f32], &[f32], &mut [f32], Shape, Regularizer) -> f32;
-    const SETS: [(&str, Forward, InputGradient, WeightGradient); 2] = [
+    // "active": the set at `kernels`' root, which in a default x86_64 build (with `std`, as
+    // here) dispatches to the AVX2 + FMA kernels at run time; "simd" is `wide`'s as compiled.
+    const SETS: [(&str, Forward, InputGradient, WeightGradient); 3] = [
         (
             "scalar",
             kernels::scalar::dense_forward,
@@ -452,6 +454,12 @@ fn layer_kernels(c: &mut Criterion) {
             kernels::simd::dense_forward,
             kernels::simd::dense_input_gradient,
             kernels::simd::dense_weight_gradient,
+        ),
+        (
+            "active",
+            kernels::dense_forward,
+            kernels::dense_input_gradient,
+            kernels::dense_weight_gradient,
         ),
     ];
     const SHAPES: [(usize, usize, usize); 8] = [

@@ -23,9 +23,38 @@
 )]
 
 use microtrain::Regularizer;
-use microtrain::kernels::{self, AdamStep, Shape, WeightGradientFn, scalar, simd};
+use microtrain::kernels::{
+    self, AdamStep, ForwardFn, InputGradientFn, Shape, WeightGradientFn, scalar, simd,
+};
 
 type BiasGradientFn = fn(&[f32], &[f32], &mut [f32], usize, Regularizer) -> f32;
+type AdamFn = fn(&mut [f32], &[f32], &mut [f32], &mut [f32], AdamStep);
+
+// The SIMD sets held to the scalar one: `kernels::simd` as this build compiled it, and the
+// active set at `kernels`' root. In a default x86_64 build with the `std` feature (as
+// `cargo test` builds it: the benches crate turns `std` on) the active dense products and
+// Adam choose at run time, so on a CPU with AVX2 + FMA they are the `kernels::avx2` ones
+// (`kernels::DISPATCHED`); elsewhere the second entry repeats the first or is the scalar set.
+const FORWARDS: [(&str, ForwardFn); 2] = [
+    ("simd", simd::dense_forward),
+    ("active", kernels::dense_forward),
+];
+const INPUT_GRADIENTS: [(&str, InputGradientFn); 2] = [
+    ("simd", simd::dense_input_gradient),
+    ("active", kernels::dense_input_gradient),
+];
+const WEIGHT_GRADIENTS: [(&str, WeightGradientFn); 2] = [
+    ("simd", simd::dense_weight_gradient),
+    ("active", kernels::dense_weight_gradient),
+];
+const BIAS_GRADIENTS: [(&str, BiasGradientFn); 2] = [
+    ("simd", simd::dense_bias_gradient),
+    ("active", kernels::dense_bias_gradient),
+];
+const ADAM_UPDATES: [(&str, AdamFn); 2] = [
+    ("simd", simd::adam_update),
+    ("active", kernels::adam_update),
+];
 use microtrain::{Rng, SeedableRng, Xoshiro128PlusPlus};
 
 /// Sizes around 4-, 8- and 16-lane vectors and the register tiles built from them.
@@ -127,6 +156,19 @@ fn check_forward_with(
     weights_len: usize,
     bias_len: usize,
 ) {
+    for (set, forward) in FORWARDS {
+        check_forward_of(
+            set,
+            forward,
+            case,
+            [input_len, output_len, weights_len, bias_len],
+        );
+    }
+}
+
+/// [`check_forward_with`] for one SIMD set.
+fn check_forward_of(set: &str, forward: ForwardFn, case: &Case, lens: [usize; 4]) {
+    let [input_len, output_len, weights_len, bias_len] = lens;
     let Shape {
         rows,
         inputs,
@@ -138,7 +180,7 @@ fn check_forward_with(
     let mut expected = vec![-7.0f32; output_len];
     let mut actual = vec![-7.0f32; output_len];
     scalar::dense_forward(x, w, b, &mut expected, case.shape);
-    simd::dense_forward(x, w, b, &mut actual, case.shape);
+    forward(x, w, b, &mut actual, case.shape);
     let done = rows.min(x.len() / inputs).min(output_len / outputs);
     let computed = outputs.min(w.len() / inputs).min(b.len());
     for (k, (&e, &a)) in expected.iter().zip(&actual).enumerate() {
@@ -154,7 +196,7 @@ fn check_forward_with(
         assert!(
             (a - e).abs() <= tolerance,
             "dense_forward {:?} (input len {input_len}, output len {output_len}): \
-             output[{r}][{o}] simd {a} scalar {e} (diff {}, tolerance {tolerance})\n\
+             output[{r}][{o}] {set} {a} scalar {e} (diff {}, tolerance {tolerance})\n\
              x row = {:?}\nw row = {:?}\nbias = {}",
             case.shape,
             (a - e).abs(),
@@ -185,6 +227,20 @@ fn check_input_gradient_with(
     d_output_len: usize,
     weights_len: usize,
 ) {
+    for (set, input_gradient) in INPUT_GRADIENTS {
+        let lens = [d_output_len, weights_len];
+        check_input_gradient_of(set, input_gradient, case, d_input_entry, lens);
+    }
+}
+
+/// [`check_input_gradient_with`] for one SIMD set.
+fn check_input_gradient_of(
+    set: &str,
+    input_gradient: InputGradientFn,
+    case: &Case,
+    d_input_entry: &[f32],
+    [d_output_len, weights_len]: [usize; 2],
+) {
     let Shape {
         rows,
         inputs,
@@ -195,7 +251,7 @@ fn check_input_gradient_with(
     let mut expected = d_input_entry.to_vec();
     let mut actual = d_input_entry.to_vec();
     scalar::dense_input_gradient(dy, w, &mut expected, case.shape);
-    simd::dense_input_gradient(dy, w, &mut actual, case.shape);
+    input_gradient(dy, w, &mut actual, case.shape);
     let done = rows
         .min(dy.len() / outputs)
         .min(d_input_entry.len() / inputs);
@@ -212,7 +268,7 @@ fn check_input_gradient_with(
         };
         assert!(
             (a - e).abs() <= tolerance,
-            "dense_input_gradient {:?}: d_input[{r}][{i}] simd {a} scalar {e} \
+            "dense_input_gradient {:?}: d_input[{r}][{i}] {set} {a} scalar {e} \
              (entry {}, diff {}, tolerance {tolerance})\nd_output row = {:?}",
             case.shape,
             d_input_entry[k],
@@ -269,6 +325,19 @@ fn simd_input_gradient_multiplies_into_its_destination() {
 /// Runs both weight-gradient kernels from the same non-zero starting gradient (they
 /// accumulate) and compares the gradients and the returned penalties.
 fn check_weight_gradient(case: &Case, penalty: (&str, Regularizer), lens: [usize; 4]) {
+    for (set, weight_gradient) in WEIGHT_GRADIENTS {
+        check_weight_gradient_of(set, weight_gradient, case, penalty, lens);
+    }
+}
+
+/// [`check_weight_gradient`] for one SIMD set.
+fn check_weight_gradient_of(
+    set: &str,
+    weight_gradient: WeightGradientFn,
+    case: &Case,
+    penalty: (&str, Regularizer),
+    lens: [usize; 4],
+) {
     let (name, penalty) = penalty;
     let Shape {
         rows,
@@ -284,7 +353,7 @@ fn check_weight_gradient(case: &Case, penalty: (&str, Regularizer), lens: [usize
     let mut expected = start.clone();
     let mut actual = start.clone();
     let expected_loss = scalar::dense_weight_gradient(dy, x, w, &mut expected, case.shape, penalty);
-    let actual_loss = simd::dense_weight_gradient(dy, x, w, &mut actual, case.shape, penalty);
+    let actual_loss = weight_gradient(dy, x, w, &mut actual, case.shape, penalty);
     let done = rows.min(dy.len() / outputs).min(x.len() / inputs);
     let gradient_rows = outputs.min(dw_len / inputs);
     let penalized = (inputs * outputs).min(dw_len).min(w.len());
@@ -305,7 +374,7 @@ fn check_weight_gradient(case: &Case, penalty: (&str, Regularizer), lens: [usize
         let tolerance = sum_tolerance(terms, abs_sum);
         assert!(
             (a - e).abs() <= tolerance,
-            "dense_weight_gradient {:?} {name} lens {lens:?}: d_weights[{o}][{i}] simd {a} \
+            "dense_weight_gradient {:?} {name} lens {lens:?}: d_weights[{o}][{i}] {set} {a} \
              scalar {e} (start {}, weight {:?}, diff {}, tolerance {tolerance})",
             case.shape,
             start[k],
@@ -320,7 +389,7 @@ fn check_weight_gradient(case: &Case, penalty: (&str, Regularizer), lens: [usize
     let tolerance = sum_tolerance(penalized + 2, penalty_terms);
     assert!(
         (actual_loss - expected_loss).abs() <= tolerance,
-        "dense_weight_gradient {:?} {name} lens {lens:?}: penalty simd {actual_loss} \
+        "dense_weight_gradient {:?} {name} lens {lens:?}: penalty {set} {actual_loss} \
          scalar {expected_loss} (tolerance {tolerance})",
         case.shape,
     );
@@ -384,26 +453,29 @@ fn simd_bias_gradient_matches_scalar_bit_for_bit_and_penalty_within_tolerance() 
             for (name, penalty) in regularizers() {
                 for bias_len in [outputs, outputs / 2] {
                     let bias = &bias[..bias_len];
-                    let mut expected = start.clone();
-                    let mut actual = start.clone();
-                    let e = scalar::dense_bias_gradient(&dy, bias, &mut expected, rows, penalty);
-                    let a = simd::dense_bias_gradient(&dy, bias, &mut actual, rows, penalty);
-                    assert_eq!(
-                        actual.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        "dense_bias_gradient rows {rows} outputs {outputs} {name} bias len \
-                         {bias_len}: simd {actual:?} scalar {expected:?}"
-                    );
-                    let terms: f32 = bias
-                        .iter()
-                        .map(|b| penalty.l1_factor() * b.abs() + penalty.l2_factor() * b * b)
-                        .sum();
-                    let tolerance = sum_tolerance(bias_len + 2, terms);
-                    assert!(
-                        (a - e).abs() <= tolerance,
-                        "dense_bias_gradient rows {rows} outputs {outputs} {name}: penalty \
-                         simd {a} scalar {e} (tolerance {tolerance})"
-                    );
+                    for (set, bias_gradient) in BIAS_GRADIENTS {
+                        let mut expected = start.clone();
+                        let mut actual = start.clone();
+                        let e =
+                            scalar::dense_bias_gradient(&dy, bias, &mut expected, rows, penalty);
+                        let a = bias_gradient(&dy, bias, &mut actual, rows, penalty);
+                        assert_eq!(
+                            actual.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            "dense_bias_gradient rows {rows} outputs {outputs} {name} bias len \
+                         {bias_len}: {set} {actual:?} scalar {expected:?}"
+                        );
+                        let terms: f32 = bias
+                            .iter()
+                            .map(|b| penalty.l1_factor() * b.abs() + penalty.l2_factor() * b * b)
+                            .sum();
+                        let tolerance = sum_tolerance(bias_len + 2, terms);
+                        assert!(
+                            (a - e).abs() <= tolerance,
+                            "dense_bias_gradient rows {rows} outputs {outputs} {name}: penalty \
+                         {set} {a} scalar {e} (tolerance {tolerance})"
+                        );
+                    }
                 }
             }
         }
@@ -804,17 +876,19 @@ fn simd_adam_update_gives_the_scalar_bits() {
         let v: Vec<f32> = values(&mut rng, n).into_iter().map(f32::abs).collect();
         for cut in [0, 1] {
             let g = &g[..n.saturating_sub(cut)];
-            let (mut we, mut me, mut ve) = (w.clone(), m.clone(), v.clone());
-            let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
-            scalar::adam_update(&mut we, g, &mut me, &mut ve, step);
-            simd::adam_update(&mut wa, g, &mut ma, &mut va, step);
-            assert_eq!(
-                bits(&wa),
-                bits(&we),
-                "adam weights n {n}: simd {wa:?} scalar {we:?}"
-            );
-            assert_eq!(bits(&ma), bits(&me), "adam m n {n}");
-            assert_eq!(bits(&va), bits(&ve), "adam v n {n}");
+            for (set, adam_update) in ADAM_UPDATES {
+                let (mut we, mut me, mut ve) = (w.clone(), m.clone(), v.clone());
+                let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
+                scalar::adam_update(&mut we, g, &mut me, &mut ve, step);
+                adam_update(&mut wa, g, &mut ma, &mut va, step);
+                assert_eq!(
+                    bits(&wa),
+                    bits(&we),
+                    "adam weights n {n}: {set} {wa:?} scalar {we:?}"
+                );
+                assert_eq!(bits(&ma), bits(&me), "adam m n {n} {set}");
+                assert_eq!(bits(&va), bits(&ve), "adam v n {n} {set}");
+            }
         }
     }
 }
@@ -843,29 +917,35 @@ fn simd_adam_update_flushes_what_the_scalar_update_leaves_subnormal() {
         };
         let (w, g, m) = (tiny(&mut rng), tiny(&mut rng), tiny(&mut rng));
         let v: Vec<f32> = tiny(&mut rng).into_iter().map(|x| x * x.abs()).collect();
-        let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
-        simd::adam_update(&mut wa, &g, &mut ma, &mut va, step);
-        let (mut ws, mut ms, mut vs) = (w.clone(), m.clone(), v.clone());
-        scalar::adam_update(&mut ws, &g, &mut ms, &mut vs, step);
-        let mut expected = (vec![], vec![], vec![]);
-        for i in 0..n {
-            let (mi, vi) = kernels::adam_moments(g[i], m[i], v[i], step);
-            let (mi, vi) = (flush(mi), flush(vi));
-            let wi = flush(kernels::adam_weight(w[i], mi, vi.sqrt(), step));
-            expected.0.push(wi);
-            expected.1.push(mi);
-            expected.2.push(vi);
-        }
-        assert_eq!(bits(&wa), bits(&expected.0), "weights n {n}");
-        assert_eq!(bits(&ma), bits(&expected.1), "m n {n}");
-        assert_eq!(bits(&va), bits(&expected.2), "v n {n}");
-        let subnormal = |x: &[f32]| x.iter().filter(|x| x.is_subnormal()).count();
-        assert_eq!(subnormal(&wa) + subnormal(&ma) + subnormal(&va), 0, "n {n}");
-        if n >= 8 {
-            assert!(
-                subnormal(&ws) + subnormal(&ms) + subnormal(&vs) > 0,
-                "n {n}: the case must reach the subnormals without the flush"
+        for (set, adam_update) in ADAM_UPDATES {
+            let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
+            adam_update(&mut wa, &g, &mut ma, &mut va, step);
+            let (mut ws, mut ms, mut vs) = (w.clone(), m.clone(), v.clone());
+            scalar::adam_update(&mut ws, &g, &mut ms, &mut vs, step);
+            let mut expected = (vec![], vec![], vec![]);
+            for i in 0..n {
+                let (mi, vi) = kernels::adam_moments(g[i], m[i], v[i], step);
+                let (mi, vi) = (flush(mi), flush(vi));
+                let wi = flush(kernels::adam_weight(w[i], mi, vi.sqrt(), step));
+                expected.0.push(wi);
+                expected.1.push(mi);
+                expected.2.push(vi);
+            }
+            assert_eq!(bits(&wa), bits(&expected.0), "weights n {n} {set}");
+            assert_eq!(bits(&ma), bits(&expected.1), "m n {n} {set}");
+            assert_eq!(bits(&va), bits(&expected.2), "v n {n} {set}");
+            let subnormal = |x: &[f32]| x.iter().filter(|x| x.is_subnormal()).count();
+            assert_eq!(
+                subnormal(&wa) + subnormal(&ma) + subnormal(&va),
+                0,
+                "n {n} {set}"
             );
+            if n >= 8 {
+                assert!(
+                    subnormal(&ws) + subnormal(&ms) + subnormal(&vs) > 0,
+                    "n {n}: the case must reach the subnormals without the flush"
+                );
+            }
         }
     }
 }

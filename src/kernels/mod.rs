@@ -6,7 +6,14 @@
 //!   feature is on.
 //! - [`simd`]: register-blocked loops on `wide` vectors with scalar tails.
 //!
-//! The functions at this module's root are the active set, chosen at compile time.
+//! - `avx2` (x86_64 with the `std` feature, in builds without AVX2 + FMA enabled): the
+//!   dense products and Adam of [`simd`] compiled again for AVX2 + FMA, behind a detection
+//!   token (`kernels::avx2::Avx2Fma`).
+//!
+//! The functions at this module's root are the active set, chosen at compile time, except
+//! in builds with `avx2` ([`DISPATCHED`]): there the dense products and Adam ask the CPU
+//! (once; later calls read a cached answer) and run `avx2`'s kernels where it has AVX2 +
+//! FMA, [`simd`]'s elsewhere.
 //!
 //! # Layout
 //! Matrices are row-major flat slices. A batch of `rows` samples of width `n` is
@@ -26,16 +33,50 @@
 
 use crate::penalty::Regularizer;
 
+#[cfg(simd_dispatch)]
+pub mod avx2;
+#[cfg(simd_dispatch)]
+mod dispatch;
 pub mod scalar;
 pub mod simd;
 
+#[cfg(simd_dispatch)]
+pub use dispatch::*;
 #[cfg(any(feature = "scalar", not(simd_by_default)))]
 pub use scalar::*;
-#[cfg(all(not(feature = "scalar"), simd_by_default))]
+#[cfg(all(not(feature = "scalar"), simd_by_default, not(simd_dispatch)))]
 pub use simd::*;
+
+/// True when the dense products and Adam are chosen at run time: a build for x86_64 with
+/// the `std` feature and without AVX2 + FMA enabled at compile time runs the
+/// AVX2 + FMA kernels of `kernels::avx2` on CPUs that have them, the [`simd`] ones
+/// elsewhere.
+pub const DISPATCHED: bool = cfg!(simd_dispatch);
 
 /// True when the active set is [`simd`].
 pub const SIMD_ACTIVE: bool = cfg!(all(not(feature = "scalar"), simd_by_default));
+
+/// Work outside the kernels whose loops the compiler vectorizes, which a build with run-time
+/// dispatch compiles again for AVX2 (`kernels::avx2`): e.g. the dropout masks' bit
+/// extraction, for which SSE2 has no per-lane shifts. `run` must be `#[inline(always)]`, so
+/// that its body is compiled inside the function that enables the features.
+pub(crate) trait Work {
+    /// What the work returns.
+    type Output;
+    /// Does the work.
+    fn run(self) -> Self::Output;
+}
+
+/// Does `work`: in a function compiled for AVX2 + FMA where the build dispatches
+/// ([`DISPATCHED`]) and the CPU has them, inline otherwise.
+#[inline(always)]
+pub(crate) fn vectorized<W: Work>(work: W) -> W::Output {
+    #[cfg(simd_dispatch)]
+    if let Some(cpu) = avx2::Avx2Fma::detect() {
+        return cpu.run(work);
+    }
+    work.run()
+}
 
 /// The dimensions of one dense product: `rows` samples, `inputs` → `outputs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +118,9 @@ pub struct AdamStep {
 
 /// The four operands of an `adam_update` kernel, cut to their common length.
 pub(crate) type AdamOperands<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+
+/// Read-only weights, gradients, `m` and `v` of one tensor.
+pub(crate) type AdamOperandsRef<'a> = (&'a [f32], &'a [f32], &'a [f32], &'a [f32]);
 
 /// `weights`, `grads`, `m` and `v` cut to the shortest of their lengths: what both
 /// `adam_update` kernels walk, so that no operand can be read past its end.

@@ -139,13 +139,17 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
         // then constants and the blocks take a third of the time (x86_64 with AVX-512,
         // `dropout_mask`). Without them, one copy for all widths keeps the code small.
         if crate::kernels::SIMD_ACTIVE {
-            match bits {
-                1 => shared_draws(1, &mut generator, values, f),
-                2 => shared_draws(2, &mut generator, values, f),
-                4 => shared_draws(4, &mut generator, values, f),
-                8 => shared_draws(8, &mut generator, values, f),
-                _ => shared_draws(16, &mut generator, values, f),
-            }
+            let blocks = MaskBlocks {
+                bits,
+                generator: &mut generator,
+                values,
+                f,
+            };
+            // A default x86_64 build has SSE2 only, which has no per-lane shifts for the
+            // bit extraction: compiled for AVX2 where the CPU has it (`kernels::avx2`). Out
+            // of line there, so `f` takes its factors by value (`move`): captured by
+            // reference, they could alias the values and the apply loop stayed scalar.
+            crate::kernels::vectorized(blocks);
         } else {
             shared_draws(bits, &mut generator, values, f);
         }
@@ -155,7 +159,7 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     /// mask that `seed` gives: the same values and bits as the forward pass's output.
     pub(super) fn scale_by_mask(&self, seed: u64, values: &mut [f32]) {
         let (scale, threshold) = (self.scale(), self.threshold);
-        self.for_each_mask_block(seed, values, |values, draws| {
+        self.for_each_mask_block(seed, values, move |values, draws| {
             for (v, &draw) in values.iter_mut().zip(draws) {
                 *v = if draw >= threshold { *v * scale } else { 0.0 };
             }
@@ -210,11 +214,40 @@ impl<const N: usize, G: Rng + SeedableRng> Dropout<N, G> {
     /// unit is multiplied by (`0` or `1 / (1 - rate)`). Backward replays the mask this way.
     pub fn mask_factors(&self, seed: u64, out: &mut [[f32; N]]) {
         let (scale, threshold) = (self.scale(), self.threshold);
-        self.for_each_mask_block(seed, out.as_flattened_mut(), |values, draws| {
+        self.for_each_mask_block(seed, out.as_flattened_mut(), move |values, draws| {
             for (v, &draw) in values.iter_mut().zip(draws) {
                 *v = if draw >= threshold { scale } else { 0.0 };
             }
         });
+    }
+}
+
+/// The blocks of `Dropout::for_each_mask_block` with vector units: one copy of the loop
+/// per width, each unit's word and shift constants in it.
+struct MaskBlocks<'a, T, G, F> {
+    bits: u32,
+    generator: &'a mut G,
+    values: &'a mut [T],
+    f: F,
+}
+
+impl<T, G: Rng, F: FnMut(&mut [T], &[u32])> crate::kernels::Work for MaskBlocks<'_, T, G, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            bits,
+            generator,
+            values,
+            f,
+        } = self;
+        match bits {
+            1 => shared_draws(1, generator, values, f),
+            2 => shared_draws(2, generator, values, f),
+            4 => shared_draws(4, generator, values, f),
+            8 => shared_draws(8, generator, values, f),
+            _ => shared_draws(16, generator, values, f),
+        }
     }
 }
 
@@ -310,7 +343,7 @@ impl<const N: usize, G: Rng + SeedableRng> Layer for Dropout<N, G> {
         let (scale, threshold) = (self.scale(), self.threshold);
         let output = output.get_mut(..rows.saturating_mul(N)).unwrap_or_default();
         let mut inputs = input.chunks(MASK_BLOCK);
-        self.for_each_mask_block(seed.get(), output, |outputs, draws| {
+        self.for_each_mask_block(seed.get(), output, move |outputs, draws| {
             let inputs = inputs.next().unwrap_or_default();
             for ((y, x), &draw) in outputs.iter_mut().zip(inputs).zip(draws) {
                 *y = if draw >= threshold { x * scale } else { 0.0 };

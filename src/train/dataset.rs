@@ -74,7 +74,9 @@ impl<'a, I, T> Dataset<'a, I, T> {
     /// of `N` rows has the loss `Σ wₖ·lₖ / N` (divided by the rows, not by `Σ wₖ`), and
     /// each row's gradient is scaled by `wₖ / N`. Accuracy stays unweighted, as Keras'
     /// `metrics=["accuracy"]` (only its `weighted_metrics` are weighted). Replaces earlier
-    /// sample weights; class weights ([`Dataset::with_class_weights`]) multiply them.
+    /// sample weights; class weights ([`Dataset::with_class_weights`]) multiply them. For
+    /// k-fold cross-validation ([`KFold`](crate::KFold)), gather each fold's weights with
+    /// its samples; class weights apply to every fold unchanged.
     ///
     /// ```
     /// use microtrain::*;

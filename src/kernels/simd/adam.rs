@@ -3,9 +3,9 @@
 use super::{LANES, V};
 use crate::kernels::{self, AdamStep};
 
-/// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
-/// `w -= lr·m / (sqrt(v) + ε)`, each new value [flushed](kernels::flush_subnormal) to zero
-/// below `f32::MIN_POSITIVE` (see [`kernels::FLUSHES_SUBNORMALS`]).
+/// The body of `simd::adam_update` (see there), inlined into each entry that calls it: the
+/// non-inlined `simd` wrapper and the AVX2 + FMA entry of `kernels::avx2`.
+#[inline(always)]
 pub fn adam_update(
     weights: &mut [f32],
     grads: &[f32],

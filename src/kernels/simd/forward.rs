@@ -9,7 +9,7 @@ use super::{LANES, V};
 use crate::kernels::Shape;
 
 /// `Σ x[i]·w[i]`, for the outputs and rows that do not fill a tile.
-#[inline]
+#[inline(always)]
 fn dot(x: &[f32], w: &[f32]) -> f32 {
     let (x_chunks, x_tail) = x.as_chunks::<LANES>();
     let (w_chunks, w_tail) = w.as_chunks::<LANES>();
@@ -31,10 +31,9 @@ fn dot(x: &[f32], w: &[f32]) -> f32 {
     sum
 }
 
-/// `output[b][o] = bias[o] + Σ_i input[b][i]·weights[o][i]` (overwrites `output`).
-///
-/// Lengths: `input` `rows·inputs`, `weights` `outputs·inputs`, `bias` `outputs`,
-/// `output` `rows·outputs`.
+/// The body of `simd::dense_forward` (see there), inlined into each entry that calls it: the
+/// non-inlined `simd` wrapper and the AVX2 + FMA entry of `kernels::avx2`.
+#[inline(always)]
 pub fn dense_forward(
     input: &[f32],
     weights: &[f32],
@@ -105,7 +104,7 @@ pub(super) fn split_rows<'a, 'b>(
 /// The forward pass of a layer narrower than a tile, for the batch's whole blocks of
 /// [`LANES`] rows: each output's `LANES` dot products as vectors, then one reduction tree
 /// for all of them. Returns the rows left over (input, output).
-#[inline(never)]
+#[inline(always)]
 fn forward_narrow<'a, 'b>(
     input: &'a [f32],
     weights: &[f32],
@@ -115,28 +114,35 @@ fn forward_narrow<'a, 'b>(
     inputs: usize,
     outputs: usize,
 ) -> (&'a [f32], &'b mut [f32]) {
-    let blocked = rows / LANES * LANES;
-    let Some(((x_blocks, x_rest), (y_blocks, y_rest))) =
-        split_rows(input, output, blocked, inputs, outputs)
-    else {
-        return (&[], &mut []);
-    };
-    let tail = overlap_column(inputs);
-    let blocks = x_blocks
-        .chunks_exact(LANES.saturating_mul(inputs))
-        .zip(y_blocks.chunks_exact_mut(LANES.saturating_mul(outputs)));
-    for (x, y) in blocks {
-        for (o, (w, b)) in weights.chunks_exact(inputs).zip(bias).enumerate() {
-            let dots = each_lane(|r| dot_vector(row(x, r, inputs), w, tail));
-            let sums = (sum_each(dots) + V::splat(*b)).to_array();
-            for (y_r, s) in y.chunks_exact_mut(outputs).zip(sums) {
-                if let Some(y_o) = y_r.get_mut(o) {
-                    *y_o = s;
+    super::out_of_line(move || -> (&'a [f32], &'b mut [f32]) {
+        let blocked = rows / LANES * LANES;
+        let Some(((x_blocks, x_rest), (y_blocks, y_rest))) =
+            split_rows(input, output, blocked, inputs, outputs)
+        else {
+            return (&[], &mut []);
+        };
+        let tail = overlap_column(inputs);
+        let blocks = x_blocks
+            .chunks_exact(LANES.saturating_mul(inputs))
+            .zip(y_blocks.chunks_exact_mut(LANES.saturating_mul(outputs)));
+        for (x, y) in blocks {
+            for (o, (w, b)) in weights.chunks_exact(inputs).zip(bias).enumerate() {
+                // A loop, not `each_lane`: its closure, called `LANES` times, was not
+                // inlined into the AVX2 entry (`kernels::avx2`) and lost the features there.
+                let mut dots = [V::ZERO; LANES];
+                for (r, dot) in dots.iter_mut().enumerate() {
+                    *dot = dot_vector(row(x, r, inputs), w, tail);
+                }
+                let sums = (sum_each(dots) + V::splat(*b)).to_array();
+                for (y_r, s) in y.chunks_exact_mut(outputs).zip(sums) {
+                    if let Some(y_o) = y_r.get_mut(o) {
+                        *y_o = s;
+                    }
                 }
             }
         }
-    }
-    (x_rest, y_rest)
+        (x_rest, y_rest)
+    })
 }
 
 /// `x·w` lane by lane, not yet summed across lanes: whole vectors, then the tail as the
@@ -161,28 +167,30 @@ fn dot_vector(x: &[f32], w: &[f32], tail: Option<(usize, V)>) -> V {
 
 /// `acc` plus the products of the inputs past the last whole vector: one more vector per
 /// row and per output, the row's last `LANES` inputs with the lanes already summed masked
-/// off (or, for rows shorter than a vector, the row padded with zeros). Out of line: inlined,
-/// it made the single-row forward pass of layers without a tail 1.5× slower.
-#[inline(never)]
+/// off (or, for rows shorter than a vector, the row padded with zeros). Out of line
+/// ([`super::out_of_line`]): inlined, it made the single-row forward pass of layers without a tail 1.5× slower.
+#[inline(always)]
 fn with_tails<const R: usize, const C: usize>(
     mut acc: [[V; C]; R],
     x: &[f32],
     w: &[f32],
     inputs: usize,
 ) -> [[V; C]; R] {
-    let tail = overlap_column(inputs);
-    let load_tail = |v: &[f32]| match tail {
-        Some((start, _)) => load_at(v, start),
-        None => load_padded(v, 0.0),
-    };
-    for (r, acc_r) in acc.iter_mut().enumerate() {
-        let v = load_tail(row(x, r, inputs));
-        let x_t = tail.map_or(v, |(_, keep)| v & keep);
-        for (c, a) in acc_r.iter_mut().enumerate() {
-            *a = x_t.mul_add(load_tail(row(w, c, inputs)), *a);
+    super::out_of_line(move || {
+        let tail = overlap_column(inputs);
+        let load_tail = |v: &[f32]| match tail {
+            Some((start, _)) => load_at(v, start),
+            None => load_padded(v, 0.0),
+        };
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let v = load_tail(row(x, r, inputs));
+            let x_t = tail.map_or(v, |(_, keep)| v & keep);
+            for (c, a) in acc_r.iter_mut().enumerate() {
+                *a = x_t.mul_add(load_tail(row(w, c, inputs)), *a);
+            }
         }
-    }
-    acc
+        acc
+    })
 }
 
 /// The forward pass of the batch's whole blocks of `R` rows; returns the rows left over

@@ -8,12 +8,9 @@ use super::tile::*;
 use super::{LANES, V};
 use crate::kernels::Shape;
 
-/// `d_input[b][i] *= Σ_o d_output[b][o]·weights[o][i]`.
-///
-/// On entry `d_input` holds the derivative of the activation that produced this layer's
-/// input (or ones); on return it holds the loss gradient with respect to that activation's
-/// pre-activation. Lengths: `d_output` `rows·outputs`, `weights` `outputs·inputs`,
-/// `d_input` `rows·inputs`.
+/// The body of `simd::dense_input_gradient` (see there), inlined into each entry that calls it: the
+/// non-inlined `simd` wrapper and the AVX2 + FMA entry of `kernels::avx2`.
+#[inline(always)]
 pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
     if shape.is_empty() {
         return;

@@ -2,37 +2,8 @@
 //! vectors, rows of flat blocks, and the reduction tree that turns [`LANES`] accumulators
 //! into one vector of sums.
 
+pub(super) use super::each_lane;
 use super::{LANES, V};
-
-/// `[f(0), f(1), …, f(LANES - 1)]`, written out so that every call gets a constant
-/// index: `array::from_fn` is a loop, which the compiler may keep, and then the array
-/// goes through memory and every shuffle index becomes a variable.
-#[inline(always)]
-pub(super) fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
-    #[cfg(target_feature = "avx512f")]
-    return [
-        f(0),
-        f(1),
-        f(2),
-        f(3),
-        f(4),
-        f(5),
-        f(6),
-        f(7),
-        f(8),
-        f(9),
-        f(10),
-        f(11),
-        f(12),
-        f(13),
-        f(14),
-        f(15),
-    ];
-    #[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
-    return [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)];
-    #[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
-    return [f(0), f(1), f(2), f(3)];
-}
 
 /// `wanted.min(block.len() / width)` for `width > 0`: the complete rows of `width` that
 /// `block` holds, at most `wanted`. Without a division when all of them are there (the

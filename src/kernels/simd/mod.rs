@@ -12,6 +12,11 @@
 //! dense kernels and shapes, all but the weight gradient of a single row (bound by its
 //! read-modify-write of `d_weights`, slightly faster with `f32x8`).
 //!
+//! A default x86_64 build with the `std` feature also compiles the dense products and Adam
+//! of these files a second time, for AVX2 + FMA, and chooses between the two at run time
+//! (`kernels::avx2`); nothing in the files differs between the two instantiations but what
+//! their parent module binds: `V`, [`LANES`], `each_lane`, the tiles and `out_of_line`.
+//!
 //! # How the dense products are blocked
 //! - [`dense_forward`] has both operands contiguous along the reduction (`x` rows and
 //!   `W` rows), so each output is a dot product. A tile of rows × outputs keeps one
@@ -59,6 +64,9 @@
 // divisors are lane counts and tile sizes (constants) or widths already checked non-zero.
 #![allow(clippy::arithmetic_side_effects)]
 
+use crate::kernels::{AdamStep, Shape};
+use crate::penalty::Regularizer;
+
 mod activation;
 mod adam;
 mod forward;
@@ -72,10 +80,6 @@ pub use activation::{
     leaky_relu, leaky_relu_derivative, multiply, relu, relu_derivative, sigmoid,
     sigmoid_derivative, softmax, tanh, tanh_derivative,
 };
-pub use adam::adam_update;
-pub use forward::dense_forward;
-pub use input_gradient::dense_input_gradient;
-pub use weight_gradient::{dense_bias_gradient, dense_weight_gradient};
 
 #[cfg(target_feature = "avx512f")]
 type V = wide::f32x16;
@@ -86,6 +90,44 @@ type V = wide::f32x4;
 
 /// Floats per vector in this build: 16 with AVX-512, 8 with AVX, 4 otherwise.
 pub const LANES: usize = size_of::<V>() / size_of::<f32>();
+
+/// `[f(0), f(1), …, f(LANES - 1)]`, written out so that every call gets a constant
+/// index: `array::from_fn` is a loop, which the compiler may keep, and then the array
+/// goes through memory and every shuffle index becomes a variable.
+#[inline(always)]
+pub(super) fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
+    #[cfg(target_feature = "avx512f")]
+    return [
+        f(0),
+        f(1),
+        f(2),
+        f(3),
+        f(4),
+        f(5),
+        f(6),
+        f(7),
+        f(8),
+        f(9),
+        f(10),
+        f(11),
+        f(12),
+        f(13),
+        f(14),
+        f(15),
+    ];
+    #[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
+    return [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)];
+    #[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
+    return [f(0), f(1), f(2), f(3)];
+}
+
+/// Runs `f` in a function of its own that is never inlined: where a kernel keeps a part out
+/// of line (measured faster so). The kernels compiled again for run-time dispatch
+/// ([`super::avx2`]) have their own, which carries their target features.
+#[inline(never)]
+fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
 
 /// The largest error of `sigmoid`, `tanh` and the `exp` inside `softmax` against the
 /// scalar kernels' `libm`, in units of `f32::EPSILON` relative to the `libm` value (plus
@@ -114,6 +156,9 @@ mod tile {
     pub const AXPY_VECTORS: usize = 4;
     pub const PACKED_ROWS: usize = 6;
     pub const PACKED_VECTORS: usize = 4;
+    /// Accumulator vectors of a weight-gradient tile of layers at least `LANES` wide: 16 of
+    /// AVX-512's 32 registers, 8 of the 16 elsewhere (room for the loaded inputs).
+    pub const OUTER_ACCUMULATORS: usize = 16;
 }
 #[cfg(not(target_feature = "avx512f"))]
 mod tile {
@@ -122,4 +167,75 @@ mod tile {
     pub const FORWARD_SINGLE_OUTPUTS: usize = 8;
     pub const AXPY_ROWS: usize = 2;
     pub const AXPY_VECTORS: usize = 4;
+    pub const OUTER_ACCUMULATORS: usize = 8;
+}
+
+// The dense products and Adam: out-of-line entries around bodies that the AVX2 + FMA
+// entries of `kernels::avx2` inline too.
+
+/// `output[b][o] = bias[o] + Σ_i input[b][i]·weights[o][i]` (overwrites `output`).
+///
+/// Lengths: `input` `rows·inputs`, `weights` `outputs·inputs`, `bias` `outputs`,
+/// `output` `rows·outputs`.
+pub fn dense_forward(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    shape: Shape,
+) {
+    forward::dense_forward(input, weights, bias, output, shape)
+}
+
+/// `d_input[b][i] *= Σ_o d_output[b][o]·weights[o][i]`.
+///
+/// On entry `d_input` holds the derivative of the activation that produced this layer's
+/// input (or ones); on return it holds the loss gradient with respect to that activation's
+/// pre-activation. Lengths: `d_output` `rows·outputs`, `weights` `outputs·inputs`,
+/// `d_input` `rows·inputs`.
+pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
+    input_gradient::dense_input_gradient(d_output, weights, d_input, shape)
+}
+
+/// `d_weights[o][i] = Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`
+/// (overwrites), and returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
+///
+/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]). The loss term comes
+/// out of the same sweep, so reporting the regularized loss costs no extra pass over the
+/// weights: each tile of `d_weights` is written once with its batch sum and its penalty
+/// gradient, while `|w|` and `w²` go into running vector sums.
+pub fn dense_weight_gradient(
+    d_output: &[f32],
+    input: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    shape: Shape,
+    penalty: Regularizer,
+) -> f32 {
+    weight_gradient::dense_weight_gradient(d_output, input, weights, d_weights, shape, penalty)
+}
+
+/// `d_bias[o] = Σ_b d_output[b][o] + penalty'(bias[o])` (overwrites), with
+/// `outputs = d_bias.len()`; returns the penalty's loss term.
+pub fn dense_bias_gradient(
+    d_output: &[f32],
+    bias: &[f32],
+    d_bias: &mut [f32],
+    rows: usize,
+    penalty: Regularizer,
+) -> f32 {
+    weight_gradient::dense_bias_gradient(d_output, bias, d_bias, rows, penalty)
+}
+
+/// One Adam update of a tensor: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
+/// `w -= lr·m / (sqrt(v) + ε)`, each new value [flushed](super::flush_subnormal) to zero
+/// below `f32::MIN_POSITIVE` (see [`super::FLUSHES_SUBNORMALS`]).
+pub fn adam_update(
+    weights: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: AdamStep,
+) {
+    adam::adam_update(weights, grads, m, v, step)
 }

@@ -69,6 +69,7 @@ impl PenaltySums {
         penalty.gradient(w)
     }
 
+    #[inline(always)]
     fn loss(&self, penalty: Regularizer) -> f32 {
         let total = |chains: &[V; CHAINS], tail: f32| {
             chains.iter().fold(V::ZERO, |s, c| s + *c).reduce_add() + tail
@@ -89,6 +90,7 @@ struct Factors {
 }
 
 impl Factors {
+    #[inline(always)]
     fn new(penalty: Regularizer) -> Self {
         Self {
             l1: V::splat(penalty.l1_factor()),
@@ -97,13 +99,9 @@ impl Factors {
     }
 }
 
-/// `d_weights[o][i] = Σ_b d_output[b][o]·input[b][i] + penalty'(weights[o][i])`
-/// (overwrites), and returns the penalty's loss term `l1·Σ|w| + l2·Σw²`.
-///
-/// `penalty'(w) = l1·sign(w) + 2·l2·w` (see [`Regularizer::gradient`]). The loss term comes
-/// out of the same sweep, so reporting the regularized loss costs no extra pass over the
-/// weights: each tile of `d_weights` is written once with its batch sum and its penalty
-/// gradient, while `|w|` and `w²` go into running vector sums.
+/// The body of `simd::dense_weight_gradient` (see there), inlined into each entry that calls it: the
+/// non-inlined `simd` wrapper and the AVX2 + FMA entry of `kernels::avx2`.
+#[inline(always)]
 pub fn dense_weight_gradient(
     d_output: &[f32],
     input: &[f32],
@@ -187,13 +185,6 @@ pub fn dense_weight_gradient(
     sums.loss(penalty)
 }
 
-/// Accumulator vectors of a weight-gradient tile of layers at least [`LANES`] wide: 16 of
-/// AVX-512's 32 registers, 8 of the 16 elsewhere (room for the loaded inputs).
-#[cfg(target_feature = "avx512f")]
-const OUTER_ACCUMULATORS: usize = 16;
-#[cfg(not(target_feature = "avx512f"))]
-const OUTER_ACCUMULATORS: usize = 8;
-
 /// The weight gradient of a layer of at least [`LANES`] inputs.
 ///
 /// Each row of inputs is cut into *columns*: whole vectors at `0, LANES, 2·LANES, …`, and
@@ -214,6 +205,7 @@ struct Outer<'a> {
 }
 
 impl<'a> Outer<'a> {
+    #[inline(always)]
     fn new(
         d_output: &'a [f32],
         input: &'a [f32],
@@ -232,6 +224,7 @@ impl<'a> Outer<'a> {
 
     /// Writes the batch sum (and the penalty of kind `P` of `weights`, which then holds the
     /// same rows) to the rows of `d_weights`, which are the layer's outputs `first..`.
+    #[inline(always)]
     fn run<const P: u8>(
         &self,
         weights: &[f32],
@@ -382,6 +375,7 @@ struct Sweep<'a> {
 impl Sweep<'_> {
     /// Writes the batch sum (and, if `PENALIZE`, the penalty of `weights`) into the rows of
     /// `d_weights`, which are the layer's outputs `first..`.
+    #[inline(always)]
     fn run<const PENALIZE: bool>(
         &self,
         weights: &[f32],
@@ -535,8 +529,9 @@ impl Sweep<'_> {
     }
 }
 
-/// `d_bias[o] = Σ_b d_output[b][o] + penalty'(bias[o])` (overwrites), with
-/// `outputs = d_bias.len()`; returns the penalty's loss term.
+/// The body of `simd::dense_bias_gradient` (see there), inlined into each entry that calls it: the
+/// non-inlined `simd` wrapper and the AVX2 + FMA entry of `kernels::avx2`.
+#[inline(always)]
 pub fn dense_bias_gradient(
     d_output: &[f32],
     bias: &[f32],

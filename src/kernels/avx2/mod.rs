@@ -1,0 +1,68 @@
+//! The dense products and Adam of [`simd`](super::simd), compiled again for AVX2 + FMA and
+//! chosen at run time: what a default build for x86_64 (SSE2 only) runs on a CPU that has
+//! them, with the `std` feature (which brings the CPU detection).
+//!
+//! `wide` picks its code with `cfg(target_feature)` for the whole crate graph, so its
+//! vectors keep their SSE2 bodies (two halves, multiply and add unfused) even inside a
+//! function compiled with AVX2. These kernels are therefore the same source files as
+//! [`simd`](super::simd)'s (`src/kernels/simd/{lanes,forward,input_gradient,
+//! weight_gradient,adam}.rs`), compiled a second time with their vector type `V` bound to
+//! an 8-lane AVX register type of this module (`arch`'s `F32x8`, whose operations are
+//! single AVX2 / FMA instructions) and the tiles of an `x86-64-v3` build, under entries
+//! compiled with `#[target_feature(enable = "avx2,fma")]`. They give the bits of the
+//! [`simd`](super::simd) set of a `-C target-cpu=x86-64-v3` build, up to the order of the
+//! lanes in a horizontal sum (tests compare them with the scalar set within the same
+//! bound as every SIMD kernel).
+//!
+//! The activations, `softmax` and [`multiply`](super::simd::multiply) are not compiled
+//! again: they stay `wide`'s SSE2 ones (elementwise passes, a small part of a step).
+
+// As in `simd`: index arithmetic audited instead of linted (see `simd/mod.rs`).
+#![allow(clippy::arithmetic_side_effects)]
+
+mod arch;
+
+pub use arch::Avx2Fma;
+
+type V = arch::F32x8;
+const LANES: usize = 8;
+
+/// `[f(0), …, f(7)]` (see `simd`'s `each_lane`).
+#[inline(always)]
+fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
+    [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)]
+}
+
+/// For this set, the parts `simd` keeps out of line are inlined too: a function of their
+/// own would not carry the target features of the entries (`arch`).
+#[inline(always)]
+fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// The register tiles of an `x86-64-v3` build of `simd` (16 registers).
+mod tile {
+    pub const FORWARD_ROWS: usize = 2;
+    pub const FORWARD_OUTPUTS: usize = 4;
+    pub const FORWARD_SINGLE_OUTPUTS: usize = 8;
+    pub const AXPY_ROWS: usize = 2;
+    pub const AXPY_VECTORS: usize = 4;
+    pub const OUTER_ACCUMULATORS: usize = 8;
+}
+
+// The same files as `simd`'s own modules, on purpose: one source, two instantiations.
+#[allow(clippy::duplicate_mod)]
+#[path = "../simd/adam.rs"]
+mod adam;
+#[allow(clippy::duplicate_mod)]
+#[path = "../simd/forward.rs"]
+mod forward;
+#[allow(clippy::duplicate_mod)]
+#[path = "../simd/input_gradient.rs"]
+mod input_gradient;
+#[allow(clippy::duplicate_mod)]
+#[path = "../simd/lanes.rs"]
+mod lanes;
+#[allow(clippy::duplicate_mod)]
+#[path = "../simd/weight_gradient.rs"]
+mod weight_gradient;

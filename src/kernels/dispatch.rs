@@ -1,0 +1,83 @@
+//! The active kernel set of a default x86_64 build with the `std` feature: each dense
+//! product and the Adam update asks [`Avx2Fma::detect`] (one cached atomic load) and runs
+//! the AVX2 + FMA kernels of [`avx2`](super::avx2) where the CPU has them, `wide`'s SSE2
+//! kernels of [`simd`](super::simd) elsewhere. The activations are `simd`'s.
+
+use super::avx2::Avx2Fma;
+use super::{AdamStep, Shape, simd};
+use crate::penalty::Regularizer;
+
+pub use simd::{
+    LANES, TRANSCENDENTAL_MAX_ULPS, leaky_relu, leaky_relu_derivative, multiply, relu,
+    relu_derivative, sigmoid, sigmoid_derivative, softmax, tanh, tanh_derivative,
+};
+
+/// [`simd::dense_forward`], with AVX2 + FMA where the CPU has them.
+#[inline]
+pub fn dense_forward(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    shape: Shape,
+) {
+    match Avx2Fma::detect() {
+        Some(cpu) => cpu.dense_forward(input, weights, bias, output, shape),
+        None => simd::dense_forward(input, weights, bias, output, shape),
+    }
+}
+
+/// [`simd::dense_input_gradient`], with AVX2 + FMA where the CPU has them.
+#[inline]
+pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
+    match Avx2Fma::detect() {
+        Some(cpu) => cpu.dense_input_gradient(d_output, weights, d_input, shape),
+        None => simd::dense_input_gradient(d_output, weights, d_input, shape),
+    }
+}
+
+/// [`simd::dense_weight_gradient`], with AVX2 + FMA where the CPU has them.
+#[inline]
+pub fn dense_weight_gradient(
+    d_output: &[f32],
+    input: &[f32],
+    weights: &[f32],
+    d_weights: &mut [f32],
+    shape: Shape,
+    penalty: Regularizer,
+) -> f32 {
+    match Avx2Fma::detect() {
+        Some(cpu) => cpu.dense_weight_gradient(d_output, input, weights, d_weights, shape, penalty),
+        None => simd::dense_weight_gradient(d_output, input, weights, d_weights, shape, penalty),
+    }
+}
+
+/// [`simd::dense_bias_gradient`], with AVX2 + FMA where the CPU has them.
+#[inline]
+pub fn dense_bias_gradient(
+    d_output: &[f32],
+    bias: &[f32],
+    d_bias: &mut [f32],
+    rows: usize,
+    penalty: Regularizer,
+) -> f32 {
+    match Avx2Fma::detect() {
+        Some(cpu) => cpu.dense_bias_gradient(d_output, bias, d_bias, rows, penalty),
+        None => simd::dense_bias_gradient(d_output, bias, d_bias, rows, penalty),
+    }
+}
+
+/// [`simd::adam_update`], with AVX2 where the CPU has it (the same bits either way).
+#[inline]
+pub fn adam_update(
+    weights: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    step: AdamStep,
+) {
+    match Avx2Fma::detect() {
+        Some(cpu) => cpu.adam_update(weights, grads, m, v, step),
+        None => simd::adam_update(weights, grads, m, v, step),
+    }
+}
