@@ -141,6 +141,10 @@ fn the_generator_is_optional_when_loading_and_required_when_resuming() {
         .state_mut()
         .flat_map(|t| t.iter_mut())
         .for_each(|x| *x = 0.25);
+    // The first value is Adam's step count, which must be a whole number.
+    if let Some(iterations) = optimizer.state_mut().next().and_then(|t| t.first_mut()) {
+        *iterations = 3.0;
+    }
     let rng = Xoshiro128PlusPlus::seed_from_u64(9);
     let mut store = vec![0u8; persist::resumable_len::<Net, Opt>()];
     save_resumable(&saved, &optimizer, &rng, &mut store).unwrap();

@@ -38,15 +38,49 @@ use crate::math;
 /// assert!(Adam::<DenseParams<4, 2>>::new(0.0).is_err());
 /// # Ok::<(), microtrain::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Adam<P> {
     learning_rate: f32,
     betas: Betas,
     epsilon: f32,
     // Keras' `iterations`, kept as an array so the optimizer state is a list of f32 tensors.
     iterations: [f32; 1],
+    // The bias corrections of one step, computed once for both the update check and the
+    // update (see `Corrections`).
+    corrections: Corrections,
     m: P,
     v: P,
+}
+
+/// Equal settings, step count and moments; the cached corrections are derived from them.
+impl<P: PartialEq> PartialEq for Adam<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.learning_rate == other.learning_rate
+            && self.betas == other.betas
+            && self.epsilon == other.epsilon
+            && self.iterations == other.iterations
+            && self.m == other.m
+            && self.v == other.v
+    }
+}
+
+/// `(1 - β1^t, 1 - β2^t)` for the step `t` they were computed for (0: none yet). Each pair
+/// costs two `powf`s, which on a microcontroller without a double-precision unit are
+/// software `f64` arithmetic (about 1,500 instructions per step on a Cortex-M4F); the
+/// update check and the update of one step share them, and each step computes those of the
+/// next. Keyed by `t` alone, so a step count loaded from a saved state is never given
+/// another step's corrections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Corrections {
+    t: f32,
+    values: (f32, f32),
+}
+
+impl Corrections {
+    const NONE: Self = Self {
+        t: 0.0,
+        values: (1.0, 1.0),
+    };
 }
 
 /// The largest step count [`Adam`]'s `f32` counter holds exactly.
@@ -136,6 +170,7 @@ impl<P: Parameters> Adam<P> {
             betas: Betas::KERAS,
             epsilon: 1e-7,
             iterations: [0.0],
+            corrections: Corrections::NONE,
             m: P::ZERO,
             v: P::ZERO,
         }
@@ -166,6 +201,7 @@ impl<P: Parameters> Adam<P> {
             Ok(betas) => betas,
             Err(e) => return Err(e),
         };
+        self.corrections = Corrections::NONE;
         Ok(self)
     }
 
@@ -195,9 +231,23 @@ impl<P: Parameters> Adam<P> {
         self.v.fill_zero();
     }
 
-    /// Counts the step.
+    /// Counts the step, and computes the next step's corrections.
     fn advance(&mut self) {
         self.iterations = [next_iteration(self.iterations[0])];
+        let t = next_iteration(self.iterations[0]);
+        self.corrections = Corrections {
+            t,
+            values: self.betas.corrections(t),
+        };
+    }
+
+    /// The bias corrections of step `t`, cached by the previous step in the usual case.
+    fn corrections_at(&self, t: f32) -> (f32, f32) {
+        if self.corrections.t == t {
+            self.corrections.values
+        } else {
+            self.betas.corrections(t)
+        }
     }
 
     /// The coefficients of the next step, Keras' ε placement (`ε_scale = 1`) or PyTorch's
@@ -209,7 +259,7 @@ impl<P: Parameters> Adam<P> {
     /// [`Adam::next_step`] at another learning rate.
     fn next_step_at(&self, learning_rate: f32, pytorch_epsilon: bool) -> AdamStep {
         let t = next_iteration(self.iterations[0]);
-        let (correction_1, correction_2) = self.betas.corrections(t);
+        let (correction_1, correction_2) = self.corrections_at(t);
         let root_2 = math::sqrt(correction_2);
         AdamStep {
             learning_rate: learning_rate * root_2 / correction_1,
