@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The cargo-fuzz targets of fuzz/ (load, step, kernels, kfold, shuffle): each over its committed
-# regressions (fuzz/regressions/<target>, written by `cargo run --example write_regressions`
-# in fuzz/), then a bounded coverage-guided run. Any crash or failed assertion fails CI.
+# The cargo-fuzz targets of fuzz/ (load, step, fit, kernels, kfold, shuffle): each over its
+# committed regressions (fuzz/regressions/<target>, written by `cargo run --example
+# write_regressions` in fuzz/; `fit` reads the inputs of `step`, whose regressions it shares),
+# then a bounded coverage-guided run. Any crash or failed assertion fails CI.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${MICROTRAIN_FUZZ_SECONDS:-25}
@@ -23,14 +24,18 @@ if ! git diff --quiet -- regressions || [ -n "$(git ls-files --others -- regress
 fi
 
 cargo +nightly fuzz build -O
-for target in load step kernels kfold shuffle; do
+for target in load step fit kernels kfold shuffle; do
+    corpus="regressions/$target"
+    if [ "$target" = fit ]; then
+        corpus=regressions/step
+    fi
     echo "fuzz $target: regressions"
-    cargo +nightly fuzz run -O "$target" "regressions/$target" -- -runs=0
+    cargo +nightly fuzz run -O "$target" "$corpus" -- -runs=0
     echo "fuzz $target: ${seconds} s"
     # A scratch corpus first (libFuzzer adds what it finds to the first directory), seeded
     # from the regressions.
     scratch=$(mktemp -d)
-    cargo +nightly fuzz run -O "$target" "$scratch" "regressions/$target" -- \
+    cargo +nightly fuzz run -O "$target" "$scratch" "$corpus" -- \
         -max_total_time="$seconds" -rss_limit_mb=4096
     rm -rf "$scratch"
 done
