@@ -918,6 +918,11 @@ fn simd_adam_update_flushes_what_the_scalar_update_leaves_subnormal() {
         let (w, g, m) = (tiny(&mut rng), tiny(&mut rng), tiny(&mut rng));
         let v: Vec<f32> = tiny(&mut rng).into_iter().map(|x| x * x.abs()).collect();
         for (set, adam_update) in ADAM_UPDATES {
+            // With the `scalar` feature the active set is the scalar one, which keeps
+            // subnormals (the firmware's bits): only the flushing sets are checked here.
+            if set == "active" && !kernels::FLUSHES_SUBNORMALS {
+                continue;
+            }
             let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
             adam_update(&mut wa, &g, &mut ma, &mut va, step);
             let (mut ws, mut ms, mut vs) = (w.clone(), m.clone(), v.clone());
