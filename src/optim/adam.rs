@@ -1,6 +1,7 @@
 //! Adam (Keras' formulation) and AdamW (PyTorch's).
 
-use super::{Optimizer, StateTag, listed, lockstep, power};
+use super::power::{self, RunningPower};
+use super::{Optimizer, StateTag, listed, lockstep};
 use crate::error::{Error, non_negative, positive};
 use crate::kernels::{self, AdamStep};
 use crate::layers::Parameters;
@@ -64,23 +65,55 @@ impl<P: PartialEq> PartialEq for Adam<P> {
     }
 }
 
-/// `(1 - β1^t, 1 - β2^t)` for the step `t` they were computed for (0: none yet). Each pair
-/// costs two `powf`s, which on a microcontroller without a double-precision unit are
-/// software `f64` arithmetic (about 1,500 instructions per step on a Cortex-M4F); the
-/// update check and the update of one step share them, and each step computes those of the
-/// next. Keyed by `t` alone, so a step count loaded from a saved state is never given
-/// another step's corrections.
+/// `(1 - β1^t, 1 - β2^t)` for the step `t` they were computed for (0: none yet), and the
+/// powers they came from. Each step computes those of the next from its own powers by
+/// [`RunningPower::next`] (a dozen `f32` operations per beta), which give `powf`'s bits or
+/// say they cannot, about once in a hundred steps; only then, and at a seed (the first
+/// step, a step count that does not follow the cached one, every
+/// [`power::RESEED_STEPS`] steps), is `f64` arithmetic run, which a microcontroller without
+/// a double-precision unit does in software (about 750 instructions per `powf` on a
+/// Cortex-M4F). The update check and the update of one step share the result. Keyed by `t`
+/// alone, so a step count loaded from a saved state is never given another step's
+/// corrections; nothing of it is saved (it follows from `t` and the betas).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Corrections {
     t: f32,
     values: (f32, f32),
+    powers: [RunningPower; 2],
 }
 
 impl Corrections {
     const NONE: Self = Self {
         t: 0.0,
         values: (1.0, 1.0),
+        powers: [RunningPower::ZERO; 2],
     };
+
+    /// The corrections of step `t ≥ 1`, from these (of step `t - 1`) where they follow.
+    fn at(self, t: f32, betas: &Betas) -> Self {
+        if t == self.t {
+            return self;
+        }
+        let logs = [betas.log2_1, betas.log2_2];
+        let follows = t == self.t + 1.0 && !(t as u32).is_multiple_of(power::RESEED_STEPS);
+        let powers = if follows {
+            self.powers.map(RunningPower::next)
+        } else {
+            logs.map(|log2| RunningPower::seeded(log2, t))
+        };
+        let correction = |power: RunningPower, log2| {
+            power
+                .one_minus()
+                .unwrap_or_else(|| power::one_minus_power(log2, t))
+        };
+        let [p1, p2] = powers;
+        let [l1, l2] = logs;
+        Self {
+            t,
+            values: (correction(p1, l1), correction(p2, l2)),
+            powers,
+        }
+    }
 }
 
 /// The largest step count [`Adam`]'s `f32` counter holds exactly.
@@ -101,6 +134,22 @@ pub(crate) struct Betas {
 }
 
 impl Betas {
+    /// [`Betas::KERAS`], built from its fields. A constructor that reads the constant as a
+    /// whole copies it from flash with `memcpy`, and LLVM then built the firmware's trainer
+    /// (gradients, moments and all: 2.6 KB for the Iris model) on the stack before copying
+    /// it into its `static`; scalar constants are stored in place (`measure.sh`: stack peak
+    /// 3,584 → 1,104 B).
+    pub(crate) const fn keras() -> Self {
+        Self {
+            beta_1: const { Self::KERAS.beta_1 },
+            beta_2: const { Self::KERAS.beta_2 },
+            rate_1: const { Self::KERAS.rate_1 },
+            rate_2: const { Self::KERAS.rate_2 },
+            log2_1: const { Self::KERAS.log2_1 },
+            log2_2: const { Self::KERAS.log2_2 },
+        }
+    }
+
     /// Keras' betas, 0.9 and 0.999.
     pub(crate) const KERAS: Self = match Self::new(0.9, 0.999) {
         Ok(betas) => betas,
@@ -167,7 +216,7 @@ impl<P: Parameters> Adam<P> {
     pub const fn keras_default() -> Self {
         Self {
             learning_rate: 1e-3,
-            betas: Betas::KERAS,
+            betas: Betas::keras(),
             epsilon: 1e-7,
             iterations: [0.0],
             corrections: Corrections::NONE,
@@ -235,10 +284,7 @@ impl<P: Parameters> Adam<P> {
     fn advance(&mut self) {
         self.iterations = [next_iteration(self.iterations[0])];
         let t = next_iteration(self.iterations[0]);
-        self.corrections = Corrections {
-            t,
-            values: self.betas.corrections(t),
-        };
+        self.corrections = self.corrections.at(t, &self.betas);
     }
 
     /// The bias corrections of step `t`, cached by the previous step in the usual case.

@@ -21,9 +21,13 @@
 //! pays for the exponential only, and not even that once the power is below `2^-26`, where
 //! `1 - β^t` rounds to 1 whatever its last bits are (after 171 steps for 0.9, 17,950 for
 //! 0.999). The exponential is `f64` arithmetic, which a Cortex-M4F (single-precision FPU)
-//! runs in software: `examples/cortex-m4f/measure.sh` counts 5,103 → 6,562 instructions per
-//! training sample (batch 1) without the update check and 6,556 → 9,485 with it, which
-//! computes the step's coefficients a second time; flash 45,332 → 50,012 B.
+//! runs in software: about 750 instructions per power, 1,500 per Adam step, more than the
+//! whole update of the Iris model in `examples/cortex-m4f` (which trains at batch 1).
+//! [`RunningPower`] gives the same bits from the previous step's power for a dozen `f32`
+//! operations, and falls back to this exact path for the 1 % of steps where it cannot
+//! prove it does (`measure.sh`: 8,644 → 7,242 instructions per sample with the update
+//! check, 7,167 → 5,599 without; stack peak 3,584 → 1,120 B with the other change of that
+//! commit, see `Betas::keras`).
 
 /// `(1/c, log2(c))` for the 16 subintervals of `[0x3f330000, 2·0x3f330000)`.
 const LOG2_TABLE: [(u64, u64); 16] = [
@@ -152,6 +156,146 @@ pub(crate) fn one_minus_power(log2_beta: f64, t: f32) -> f32 {
     1.0 - exp2(exponent)
 }
 
+/// `β^t` for the consecutive steps of a run, carried as an unevaluated sum `hi + lo` of two
+/// `f32` (about 48 bits) and multiplied by `2^L ≈ base_hi + base_lo` (`L = log2_of(β)`) at
+/// every step: a dozen `f32` operations where [`one_minus_power`] is software `f64` on a
+/// core without a double-precision unit. [`RunningPower::one_minus`] gives
+/// [`one_minus_power`]'s bits, or `None` when it cannot prove it does, and the caller then
+/// computes them exactly.
+///
+/// **Why the bits are `powf`'s.** `powf` rounds to `f32` a double `d = 2^E·(1 + ε₁)` with
+/// `E = fl(t·L)`: its `exp2` has a relative error below `1.69·2^-34` before rounding (glibc's
+/// `e_exp2f.c`, the same polynomial and table), its table and the five double operations
+/// add `6·2^-53`, and `E` differs from `t·L` by at most `26·2^-53` while the power is above
+/// `2^-26` (`2^-48.8` relative); so `|d / 2^(t·L) - 1| < 2^-33.2`. Here the seed is libm's
+/// `f64` `exp2(t·L)` split into two `f32` (relative error below `2^-47.9`), the base likewise,
+/// and each step's exact product (Dekker's, no fused multiply-add needed) with its
+/// rounded cross terms adds below `2^-45.9`; a reseed every [`RESEED_STEPS`] steps keeps the
+/// sum below `2^-35.5`. So `hi + lo` is within `2^-32.8` of `d`, relatively: where it lies
+/// farther than [`MARGIN`] (`2^-31`, four times that) from every point half-way between two
+/// `f32`, `d` rounds to the same `f32` as `hi + lo`, which is `hi`. About 1 % of the powers
+/// (between `2^-7` and `2^-6` of them, by the width of that window) are that close, and
+/// take the exact path; `tests` compares every step up to 100,000 for a dozen betas bit for
+/// bit and records the largest distance seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RunningPower {
+    hi: f32,
+    lo: f32,
+    base_hi: f32,
+    base_lo: f32,
+}
+
+/// Steps between two seeds of a [`RunningPower`] (a power of two: the step count tells when).
+pub(crate) const RESEED_STEPS: u32 = 1024;
+
+/// The relative distance from a rounding boundary under which [`RunningPower::one_minus`]
+/// declines to answer: `2^-31`.
+const MARGIN: f32 = 1.0 / 2_147_483_648.0;
+
+/// `2^-25`: at or below it `1 - p` rounds to 1 in `f32` (`1 - 2^-25` is half-way between
+/// `1 - 2^-24` and 1, and goes to the even 1).
+const LAST_POWER_BELOW_ONE: f32 = 1.0 / 33_554_432.0;
+
+impl RunningPower {
+    /// No power (every correction 1): what a zero base gives.
+    pub(crate) const ZERO: Self = Self {
+        hi: 0.0,
+        lo: 0.0,
+        base_hi: 0.0,
+        base_lo: 0.0,
+    };
+
+    /// `β^t` from `log2_beta = log2_of(f32(β))`, for `t ≥ 1`: two [`exp2_f64`], out of
+    /// line (it is `f64` arithmetic, once in [`RESEED_STEPS`] steps).
+    #[inline(never)]
+    pub(crate) fn seeded(log2_beta: f64, t: f32) -> Self {
+        let (hi, lo) = split_f64(exp2_f64(t as f64 * log2_beta));
+        let (base_hi, base_lo) = split_f64(exp2_f64(log2_beta));
+        Self {
+            hi,
+            lo,
+            base_hi,
+            base_lo,
+        }
+    }
+
+    /// `β^(t+1)` from `β^t`.
+    pub(crate) fn next(self) -> Self {
+        let (p, e) = two_product(self.hi, self.base_hi);
+        let e = e + (self.hi * self.base_lo + self.lo * self.base_hi);
+        // Fast two-sum: `|e|` is far below `|p|`.
+        let hi = p + e;
+        let lo = e - (hi - p);
+        Self { hi, lo, ..self }
+    }
+
+    /// `1 - β^t` with `powf`'s `β^t`, as [`one_minus_power`] computes it, or `None` where
+    /// `hi + lo` is too close to a rounding boundary to tell.
+    pub(crate) fn one_minus(self) -> Option<f32> {
+        let Self { hi, lo, .. } = self;
+        // `hi` is `hi + lo` rounded: `|lo|` is at most half its ulp.
+        if hi < LAST_POWER_BELOW_ONE {
+            // `hi + lo < 2^-25·(1 - 2^-25)`, so `d < 2^-25` and `1 - round(d)` is 1 (as is
+            // `powf`'s early 1 for `t·L ≤ -26`).
+            return Some(1.0);
+        }
+        let bits = hi.to_bits();
+        // The half-way points above and below `hi` (they differ at a power of two).
+        let room = if lo >= 0.0 {
+            0.5 * (f32::from_bits(bits.wrapping_add(1)) - hi) - lo
+        } else {
+            0.5 * (hi - f32::from_bits(bits.wrapping_sub(1))) + lo
+        };
+        (room > hi * MARGIN).then_some(1.0 - hi)
+    }
+}
+
+/// `2^x` in `f64` for `x ≤ 0` (0 below `2^-1022`, and for `-∞` or NaN), within `2^-50`
+/// relatively: `2^k·e^(f·ln 2)` with `k` the nearest integer and `|f| ≤ ½`, the exponential
+/// by its Taylor series to degree 13 (the next term is below `2^-57`). Without libm's
+/// 4 KB table, which would be half of Adam's flash on a Cortex-M4F.
+const fn exp2_f64(x: f64) -> f64 {
+    // NaN fails the comparison too.
+    if x.is_nan() || x <= -1022.0 {
+        return 0.0;
+    }
+    let k = if x > 0.0 {
+        0.0
+    } else {
+        -((0.5 - x) as i64 as f64)
+    };
+    let y = (x - k) * core::f64::consts::LN_2;
+    let mut sum = 1.0;
+    let mut n = 13.0;
+    while n > 0.0 {
+        sum = 1.0 + y * sum / n;
+        n -= 1.0;
+    }
+    // `2^k` from its bits: `k` is in `[-1022, 0]`, so the biased exponent in `[1, 1023]`.
+    let scale = f64::from_bits(((1023.0 + k) as u64) << 52);
+    sum * scale
+}
+
+/// `x` as `hi + lo`, `hi = f32(x)`; `|x - (hi + lo)| ≤ 2^-48·|x|` for a normal `hi`.
+fn split_f64(x: f64) -> (f32, f32) {
+    let hi = x as f32;
+    (hi, (x - hi as f64) as f32)
+}
+
+/// `(p, e)` with `p = fl(a·b)` and `p + e = a·b` exactly (Dekker's product, by Veltkamp's
+/// splitting into 12-bit halves), for `a`, `b` in `[0, 1]` whose product is normal.
+fn two_product(a: f32, b: f32) -> (f32, f32) {
+    fn halves(a: f32) -> (f32, f32) {
+        let c = 4097.0 * a;
+        let high = c - (c - a);
+        (high, a - high)
+    }
+    let p = a * b;
+    let ((ah, al), (bh, bl)) = (halves(a), halves(b));
+    let e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+    (p, e)
+}
+
 /// `powf(x, y)` for `x ≥ 0` and `y ≥ 0`, both finite: what Keras' learning-rate schedules
 /// evaluate with `ops.power` (a decay rate to a step fraction, `1 - p` to a polynomial's
 /// power). NaN for a NaN or infinite argument (never passed: schedules validate theirs).
@@ -178,6 +322,11 @@ pub(crate) fn powf(x: f32, y: f32) -> f32 {
 
 /// `2^x` for `-150 < x < 128`, rounded to `f32`, as `powf`'s `exp2_inline`.
 fn exp2(x: f64) -> f32 {
+    exp2_unrounded(x) as f32
+}
+
+/// [`exp2`] before its rounding to `f32`.
+fn exp2_unrounded(x: f64) -> f64 {
     let kd = x + SHIFT;
     let ki = kd.to_bits();
     let kd = kd - SHIFT;
@@ -193,7 +342,7 @@ fn exp2(x: f64) -> f32 {
     let r2 = r * r;
     let y = c2 * r + 1.0;
     let y = z * r2 + y;
-    (y * s) as f32
+    y * s
 }
 
 #[cfg(test)]
@@ -212,6 +361,76 @@ mod tests {
         }
         assert_eq!(one_minus_power(log2_of(0.0), 1.0), 1.0);
         assert_eq!(one_minus_power(log2_of(0.9), 1e9), 1.0);
+    }
+
+    /// [`exp2_f64`] within `2^-50` of libm's (itself within about `2^-53`) from 0 down to
+    /// -1000, and 0 below the normal range.
+    #[test]
+    fn exp2_f64_is_accurate() {
+        let mut worst = 0.0f64;
+        for i in 0..200_000u32 {
+            let x = -f64::from(i) * 0.005 - f64::from(i % 7) * 1.3e-7;
+            let ours = exp2_f64(x);
+            let theirs = libm::exp2(x);
+            worst = worst.max((ours / theirs - 1.0).abs());
+        }
+        assert!(worst < 2f64.powi(-50), "{worst:e}");
+        assert_eq!(exp2_f64(0.0), 1.0);
+        assert_eq!(exp2_f64(-1.0), 0.5);
+        assert_eq!(exp2_f64(-2000.0), 0.0);
+        assert_eq!(exp2_f64(f64::NEG_INFINITY), 0.0);
+    }
+
+    /// [`RunningPower`] as Adam steps it (seeded at the first step and every
+    /// [`RESEED_STEPS`]), against [`one_minus_power`] at every step to 100,000 for a dozen
+    /// betas: the same bits whenever it answers, the exact path for at most 2 % of the
+    /// steps, and `hi + lo` within the proven `2^-32.8` of `powf`'s unrounded double.
+    #[test]
+    #[cfg_attr(miri, ignore)] // 1.3 million powers; nothing endian-specific
+    fn running_powers_are_powf_bit_for_bit() {
+        let betas = [
+            0.9f32, 0.999, 0.99, 0.95, 0.5, 0.8, 0.9999, 0.98, 0.995, 0.997, 0.7, 0.1, 0.0,
+        ];
+        let mut declined = 0u32;
+        let mut answered = 0u32;
+        let mut worst = 0.0f64;
+        for beta in betas {
+            let log2 = log2_of(beta);
+            let mut power = RunningPower::seeded(log2, 1.0);
+            for t in 1..=100_000u32 {
+                if t > 1 {
+                    power = if t % RESEED_STEPS == 0 {
+                        RunningPower::seeded(log2, t as f32)
+                    } else {
+                        power.next()
+                    };
+                }
+                let exact = one_minus_power(log2, t as f32);
+                let exponent = t as f64 * log2;
+                if exponent > -26.0 {
+                    let ours = power.hi as f64 + power.lo as f64;
+                    let theirs = exp2_unrounded(exponent);
+                    worst = worst.max((ours / theirs - 1.0).abs());
+                    match power.one_minus() {
+                        Some(c) => {
+                            assert_eq!(c.to_bits(), exact.to_bits(), "{beta}^{t}");
+                            answered += 1;
+                        }
+                        None => declined += 1,
+                    }
+                } else {
+                    assert_eq!(power.one_minus(), Some(exact), "{beta}^{t}");
+                }
+            }
+        }
+        assert!(
+            worst < 2f64.powf(-32.8),
+            "largest relative distance {worst:e}"
+        );
+        let share = f64::from(declined) / f64::from(declined + answered);
+        assert!(share < 0.02, "{declined} declined, {answered} answered");
+        // The window is not empty: the exact path is exercised.
+        assert!(declined > 0);
     }
 
     /// `1 - β^t` from Keras' own powers (`tests/reference/keras_optimizers.json`: JAX's
