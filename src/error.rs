@@ -235,6 +235,14 @@ pub enum Error {
         /// The refused value.
         value: f32,
     },
+    /// A shuffle buffer whose length is not the number of samples, or a data set too large
+    /// for `u16` indices (more than 65,536 samples).
+    ShuffleBuffer {
+        /// Number of samples.
+        samples: usize,
+        /// Length of the buffer.
+        buffer: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -386,6 +394,10 @@ impl fmt::Display for Error {
             Error::Power { power } => write!(f, "power {power} is negative or not finite"),
             Error::Alpha { alpha } => write!(f, "cosine decay alpha {alpha} is outside [0, 1]"),
             Error::Boundaries => write!(f, "piecewise boundaries must increase strictly"),
+            Error::ShuffleBuffer { samples, buffer } => write!(
+                f,
+                "a shuffle buffer of {buffer} indices for {samples} samples (one u16 per sample, at most 65,536)"
+            ),
             Error::InitialAccumulator { value } => write!(
                 f,
                 "initial_accumulator_value {value} is negative or not finite"
@@ -526,6 +538,9 @@ impl Error {
             Error::Power { power } => ("Power", one("power", Float(power))),
             Error::Alpha { alpha } => ("Alpha", one("alpha", Float(alpha))),
             Error::Boundaries => ("Boundaries", [None, None]),
+            Error::ShuffleBuffer { samples, buffer } => {
+                ("ShuffleBuffer", two("samples", samples, "buffer", buffer))
+            }
             Error::InitialAccumulator { value } => {
                 ("InitialAccumulator", one("value", Float(value)))
             }

@@ -1,10 +1,13 @@
-//! Random numbers: uniform floats for initialisers and an O(1)-memory shuffle.
+//! Random numbers: uniform floats for initialisers, an O(1)-memory shuffle, and a
+//! Fisher–Yates shuffle into a caller's index buffer.
 //!
 //! Every random draw in the crate comes from a generator the caller passes in (any
 //! [`rand_core::Rng`]); [`Xoshiro128PlusPlus`](rand_xoshiro::Xoshiro128PlusPlus) is the
 //! default because its 16-byte, 32-bit state suits microcontrollers.
 
 use rand_core::Rng;
+
+use crate::error::Error;
 
 /// A uniform `f32` in `[0, 1)` with 24 random bits (every value is exactly representable).
 #[inline]
@@ -20,6 +23,46 @@ pub fn below<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
     // A u64 times a usize (at most 64 bits) fits in 128 bits: the product cannot overflow.
     let wide = u128::from(rng.next_u64()).wrapping_mul(n as u128);
     (wide >> 64) as usize
+}
+
+/// Fills `order` with a uniformly random permutation of `0..order.len()`: the identity, then
+/// a Fisher–Yates shuffle (Durstenfeld's, from the last position down, each swap partner
+/// drawn by [`below`]). Every one of the `len!` orders is equally likely up to `below`'s
+/// bias (below `len / 2^64`); the same generator state gives the same order on every
+/// target. It costs one `next_u64` and a swap per element, where [`Permutation::get`] costs
+/// `log2 len + 16` hash rounds per element, and 2 bytes per element of the caller's
+/// memory (a `[u16; N]`): what [`Trainer::fit_with_shuffle_buffer`](crate::Trainer::fit_with_shuffle_buffer)
+/// shuffles with.
+///
+/// ```
+/// use microtrain::{SeedableRng, Xoshiro128PlusPlus};
+/// let mut order = [0u16; 5];
+/// microtrain::rng::shuffle_indices(&mut order, &mut Xoshiro128PlusPlus::seed_from_u64(1))?;
+/// let mut sorted = order;
+/// sorted.sort();
+/// assert_eq!(sorted, [0, 1, 2, 3, 4]);
+/// # Ok::<(), microtrain::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::ShuffleBuffer`] for a buffer longer than 65,536 (its indices would not fit in
+/// `u16`); the buffer and the generator are then unchanged.
+pub fn shuffle_indices<R: Rng + ?Sized>(order: &mut [u16], rng: &mut R) -> Result<(), Error> {
+    let len = order.len();
+    if len > usize::from(u16::MAX) + 1 {
+        return Err(Error::ShuffleBuffer {
+            samples: len,
+            buffer: len,
+        });
+    }
+    for (slot, index) in order.iter_mut().zip(0..=u16::MAX) {
+        *slot = index;
+    }
+    for i in (1..len).rev() {
+        // `below(i + 1) <= i < len`: both indices are in range.
+        order.swap(i, below(rng, i.saturating_add(1)));
+    }
+    Ok(())
 }
 
 /// A pseudo-random permutation of `0..len` that needs no memory per element.
@@ -266,6 +309,17 @@ mod tests {
         Box::new(move |i| p.get(i))
     }
 
+    fn fisher_yates(len: usize, rng: &mut Xoshiro128PlusPlus) -> Box<dyn Fn(usize) -> usize> {
+        let mut order = std::vec![0u16; len];
+        shuffle_indices(&mut order, rng).unwrap();
+        Box::new(move |i| usize::from(order[i]))
+    }
+
+    /// Both shuffles, for the uniformity tests: each must pass them.
+    type Shuffle = fn(usize, &mut Xoshiro128PlusPlus) -> Box<dyn Fn(usize) -> usize>;
+    const SHUFFLES_TESTED: [(&str, Shuffle); 2] =
+        [("swap-or-not", swap_or_not), ("Fisher-Yates", fisher_yates)];
+
     /// Where the first and the last position's element comes from is uniform for every
     /// size from 2 to 80. Power: each test detects with probability 0.99 a distribution
     /// whose χ² divergence from uniform, `Σ (p - 1/len)²·len`, is 0.0021 (len 2) to 0.0046
@@ -274,9 +328,15 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn shuffled_positions_are_uniform() {
-        for at in [|_| 0, |len: usize| len - 1] {
-            for (len, z) in position_z(at, swap_or_not) {
-                assert!(z < Z_LIMIT, "len {len}, position {}: z = {z:.1}", at(len));
+        for (name, shuffle) in SHUFFLES_TESTED {
+            for at in [|_| 0, |len: usize| len - 1] {
+                for (len, z) in position_z(at, shuffle) {
+                    assert!(
+                        z < Z_LIMIT,
+                        "{name}, len {len}, position {}: z = {z:.1}",
+                        at(len)
+                    );
+                }
             }
         }
     }
@@ -325,12 +385,18 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn shuffled_pairs_are_uniform() {
+        for (name, shuffle) in SHUFFLES_TESTED {
+            pairs_are_uniform(name, shuffle);
+        }
+    }
+
+    fn pairs_are_uniform(name: &str, shuffle: Shuffle) {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(12);
         for len in 3..=12 {
             let mut counts = std::vec![0u64; len * len];
             for _ in 0..SHUFFLES {
-                let p = Permutation::new(len, &mut rng);
-                counts[p.get(0) * len + p.get(1)] += 1;
+                let p = shuffle(len, &mut rng);
+                counts[p(0) * len + p(1)] += 1;
             }
             let pairs: std::vec::Vec<u64> = (0..len * len)
                 .filter(|k| k / len != k % len)
@@ -339,10 +405,10 @@ mod tests {
             assert_eq!(
                 pairs.iter().sum::<u64>(),
                 SHUFFLES,
-                "len {len}: a repeated element"
+                "{name}, len {len}: a repeated element"
             );
             let z = chi_square_z(&pairs);
-            assert!(z < Z_LIMIT, "len {len}: z = {z:.1}");
+            assert!(z < Z_LIMIT, "{name}, len {len}: z = {z:.1}");
         }
     }
 
@@ -352,20 +418,58 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // millions of evaluations; nothing endian-specific
     fn whole_permutations_of_few_elements_are_uniform() {
-        let mut rng = Xoshiro128PlusPlus::seed_from_u64(13);
-        for len in 3..=5 {
-            let orders: usize = (1..=len).product();
-            let mut counts = std::collections::BTreeMap::new();
-            for _ in 0..2 * SHUFFLES {
-                let p = Permutation::new(len, &mut rng);
-                let order: std::vec::Vec<usize> = (0..len).map(|i| p.get(i)).collect();
-                *counts.entry(order).or_insert(0u64) += 1;
+        for (name, shuffle) in SHUFFLES_TESTED {
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(13);
+            for len in 3..=5 {
+                let orders: usize = (1..=len).product();
+                let mut counts = std::collections::BTreeMap::new();
+                for _ in 0..2 * SHUFFLES {
+                    let p = shuffle(len, &mut rng);
+                    let order: std::vec::Vec<usize> = (0..len).map(&p).collect();
+                    *counts.entry(order).or_insert(0u64) += 1;
+                }
+                assert_eq!(
+                    counts.len(),
+                    orders,
+                    "{name}, len {len}: an order never occurred"
+                );
+                let counts: std::vec::Vec<u64> = counts.into_values().collect();
+                let z = chi_square_z(&counts);
+                assert!(z < Z_LIMIT, "{name}, len {len}: z = {z:.1}");
             }
-            assert_eq!(counts.len(), orders, "len {len}: an order never occurred");
-            let counts: std::vec::Vec<u64> = counts.into_values().collect();
-            let z = chi_square_z(&counts);
-            assert!(z < Z_LIMIT, "len {len}: z = {z:.1}");
         }
+    }
+
+    /// The same generator state gives the same order; a buffer too long for `u16` indices
+    /// is an error that leaves buffer and generator alone; lengths 0 and 1 are fine.
+    #[test]
+    fn fisher_yates_is_reproducible_and_refuses_long_buffers() {
+        let mut a = [0u16; 40];
+        let mut b = [7u16; 40];
+        shuffle_indices(&mut a, &mut Xoshiro128PlusPlus::seed_from_u64(9)).unwrap();
+        shuffle_indices(&mut b, &mut Xoshiro128PlusPlus::seed_from_u64(9)).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a[..], (0..40).collect::<std::vec::Vec<u16>>()[..]);
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(9);
+        let before = rng.clone();
+        let mut long = std::vec![3u16; 65_537];
+        assert_eq!(
+            shuffle_indices(&mut long, &mut rng),
+            Err(Error::ShuffleBuffer {
+                samples: 65_537,
+                buffer: 65_537
+            })
+        );
+        assert!(long.iter().all(|&i| i == 3) && rng == before);
+        let mut most = std::vec![0u16; 65_536];
+        shuffle_indices(&mut most, &mut rng).unwrap();
+        let mut seen = std::vec![false; 65_536];
+        most.iter().for_each(|&i| seen[usize::from(i)] = true);
+        assert!(seen.iter().all(|&s| s));
+        shuffle_indices(&mut [], &mut rng).unwrap();
+        let mut one = [5u16];
+        shuffle_indices(&mut one, &mut rng).unwrap();
+        assert_eq!(one, [0]);
     }
 
     /// The round counts the docs state.

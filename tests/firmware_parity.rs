@@ -27,6 +27,7 @@ fn run() -> Result<training::Outcome, microtrain::Error> {
         &mut model,
         &mut trainer,
         &split,
+        &mut [0; training::TRAIN_ROWS],
         training::EPOCHS,
         |report| losses.push(report.train.loss),
     )?;

@@ -44,6 +44,7 @@ pub struct App {
     split: Split,
     model: Model,
     trainer: ModelTrainer,
+    order: training::Order,
 }
 
 impl App {
@@ -54,6 +55,7 @@ impl App {
             // measure.sh builds this feature to price the library's default check of
             // every update (`Trainer::with_checked_updates`); the bits are the same.
             trainer: training::trainer().with_checked_updates(!cfg!(feature = "unchecked-updates")),
+            order: [0; training::TRAIN_ROWS],
         }
     }
 }
@@ -97,6 +99,7 @@ fn main() -> ! {
         split,
         model,
         trainer,
+        order,
     } = app;
     let mut rng = training::initialize(model);
     // Instructions spent in `fit` outside the callback (which prints): the training itself.
@@ -106,6 +109,7 @@ fn main() -> ! {
         model,
         trainer,
         split,
+        order,
         EPOCHS,
         &mut rng,
         |report: &EpochReport| {
@@ -167,11 +171,12 @@ fn main() -> ! {
         outcome.checksum
     );
     say!(
-        "ram: model {} B + trainer {} B = TRAINING_RAM_BYTES {} B; data split {} B; stack peak {} of {} B",
+        "ram: model {} B + trainer {} B = TRAINING_RAM_BYTES {} B; data split {} B; shuffle order {} B; stack peak {} of {} B",
         core::mem::size_of::<Model>(),
         ModelTrainer::RAM_BYTES,
         ModelTrainer::TRAINING_RAM_BYTES,
         core::mem::size_of::<Split>(),
+        core::mem::size_of::<training::Order>(),
         stack.peak(),
         stack.size()
     );
