@@ -451,9 +451,6 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
         self.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_with(params, grads, self.next_step(false), 1.0)
-    }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
@@ -576,9 +573,6 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
     fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
         self.adam.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
-    }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.adam.learning_rate, params, grads)
     }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,

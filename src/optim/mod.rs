@@ -167,20 +167,22 @@ pub trait Optimizer<P: Parameters> {
     /// True if the next [`Optimizer::step`] with these parameters and gradients would leave
     /// every parameter and state value finite. It computes the update without writing it,
     /// so that a step can be refused before anything changes (see
-    /// [`crate::Trainer::with_checked_updates`]).
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool;
+    /// [`crate::Trainer::with_checked_updates`]). This is
+    /// [`Optimizer::update_is_finite_at`] at the current [`Optimizer::learning_rate`].
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        self.update_is_finite_at(self.learning_rate(), params, grads)
+    }
 
     /// [`Optimizer::update_is_finite`] as if the learning rate were `learning_rate`: what
-    /// [`Scheduled`] asks before it sets the scheduled rate. The default is sound for any
-    /// optimizer: it checks only at the current rate and refuses any other.
+    /// [`Scheduled`] asks before it sets the scheduled rate, and what an optimizer
+    /// implements. An optimizer that cannot check at another rate than its own may refuse
+    /// every other (as [`Scheduled`] itself does, whose rate the schedule sets).
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
         params: I,
         grads: &P,
-    ) -> bool {
-        learning_rate == self.learning_rate() && self.update_is_finite(params, grads)
-    }
+    ) -> bool;
 
     /// Number of `f32` values in the optimizer's state (what [`Optimizer::state`] yields).
     const STATE_LEN: usize;
