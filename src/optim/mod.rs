@@ -36,6 +36,7 @@ mod power;
 mod rmsprop;
 mod schedule;
 mod sgd;
+mod weight_decay;
 
 pub use adam::{Adam, AdamW};
 pub use nadam::Nadam;
@@ -45,6 +46,7 @@ pub use schedule::{
     PolynomialDecay, Scheduled,
 };
 pub use sgd::{Sgd, SgdMomentum};
+pub use weight_decay::{DecayedTensors, WeightDecay};
 
 /// Tensors an optimizer lists on the stack (four dense layers) rather than walking them
 /// through the parameter types' chained iterators; see [`Parameters::TENSORS`].
