@@ -88,7 +88,7 @@ impl DecayedTensors {
 /// Keras' `AdamW` is [`Adam`](super::Adam) with this decay. PyTorch's is another:
 /// `torch.optim.AdamW` multiplies by `1 - lr·wd` ([`AdamW`](super::AdamW)), and the
 /// `weight_decay` of `torch.optim.Adam` and `SGD` is an L2 term `wd·w` added to the
-/// gradient (microtrain's [`l2`](crate::penalty) penalties, with λ = wd/2).
+/// gradient (microtrain's [`l2`](crate::l2) penalty with λ = wd/2).
 ///
 /// The decay changes no optimizer state: the state, its length and its
 /// [`Optimizer::state_tag`] are the inner optimizer's, so a run saved with a weight decay
