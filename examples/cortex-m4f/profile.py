@@ -76,6 +76,9 @@ def phase(chain):
         return "libm sqrtf, out of line (Adam: update and check)"
     if leaf.startswith("libm::"):
         return "libm " + re.sub(r".*::", "", leaf) + " (out of line)"
+    # Its draws included (the generator's frames are otherwise the dropout masks').
+    if any(re.search(r"rng::shuffle_indices|rng::exactly_below", f) for f in chain):
+        return "shuffle (Fisher–Yates, draws included)"
     for f in chain:
         for name, pattern in PHASES:
             if re.search(pattern, f):

@@ -65,8 +65,8 @@ impl<P: PartialEq> PartialEq for Adam<P> {
     }
 }
 
-/// `(1 - β1^t, 1 - β2^t)` for the step `t` they were computed for (0: none yet), and the
-/// powers they came from. Each step computes those of the next from its own powers by
+/// `(1 - β1^t, sqrt(1 - β2^t))` for the step `t` they were computed for (0: none yet), and
+/// the powers they came from. Each step computes those of the next from its own powers by
 /// [`RunningPower::next`] (a dozen `f32` operations per beta), which give `powf`'s bits or
 /// say they cannot, about once in a hundred steps; only then, and at a seed (the first
 /// step, a step count that does not follow the cached one, every
@@ -110,7 +110,7 @@ impl Corrections {
         let [l1, l2] = logs;
         Self {
             t,
-            values: (correction(p1, l1), correction(p2, l2)),
+            values: (correction(p1, l1), math::sqrt(correction(p2, l2))),
             powers,
         }
     }
@@ -287,12 +287,14 @@ impl<P: Parameters> Adam<P> {
         self.corrections = self.corrections.at(t, &self.betas);
     }
 
-    /// The bias corrections of step `t`, cached by the previous step in the usual case.
+    /// `(1 - β1^t, sqrt(1 - β2^t))` of step `t`, cached by the previous step in the usual
+    /// case (the root too: the update check and the update both need it).
     fn corrections_at(&self, t: f32) -> (f32, f32) {
         if self.corrections.t == t {
             self.corrections.values
         } else {
-            self.betas.corrections(t)
+            let (c1, c2) = self.betas.corrections(t);
+            (c1, math::sqrt(c2))
         }
     }
 
@@ -305,8 +307,7 @@ impl<P: Parameters> Adam<P> {
     /// [`Adam::next_step`] at another learning rate.
     fn next_step_at(&self, learning_rate: f32, pytorch_epsilon: bool) -> AdamStep {
         let t = next_iteration(self.iterations[0]);
-        let (correction_1, correction_2) = self.corrections_at(t);
-        let root_2 = math::sqrt(correction_2);
+        let (correction_1, root_2) = self.corrections_at(t);
         AdamStep {
             learning_rate: learning_rate * root_2 / correction_1,
             rate_1: self.betas.rate_1,
