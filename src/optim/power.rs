@@ -24,10 +24,9 @@
 //! runs in software: about 750 instructions per power, 1,500 per Adam step, more than the
 //! whole update of the Iris model in `examples/cortex-m4f` (which trains at batch 1).
 //! [`RunningPower`] gives the same bits from the previous step's power for a dozen `f32`
-//! operations, and falls back to this exact path for the 1 % of steps where it cannot
-//! prove it does (`measure.sh`: 8,644 → 7,242 instructions per sample with the update
-//! check, 7,167 → 5,599 without; stack peak 3,584 → 1,120 B with the other change of that
-//! commit, see `Betas::keras`).
+//! operations, and falls back to this exact path for the 0.5 % of powers where it cannot
+//! prove it does (`measure.sh`, with the Fisher–Yates shuffle of the same version: 8,644 →
+//! 6,636 instructions per sample with the update check, 7,167 → 5,191 without).
 
 /// `(1/c, log2(c))` for the 16 subintervals of `[0x3f330000, 2·0x3f330000)`.
 const LOG2_TABLE: [(u64, u64); 16] = [

@@ -38,6 +38,10 @@ type PrefixInRam = (Frozen<Prefix>, Dropout<32>, Head);
 type Whole = (Prefix, Dropout<32>, Head);
 
 const BATCH: usize = 8;
+// Keras' Adam, bit for bit: its bias corrections come from running powers of the betas (a
+// couple of dozen `f32` operations per step on this core, which has no double-precision unit;
+// `powf`'s software `f64` only about one step in a hundred), so there is no cheaper mode to
+// choose here.
 type AdaptOptimizer = Adam<<Adapted as Network>::Params>;
 type AdaptTrainer = Trainer<Adapted, AdaptOptimizer, BATCH>;
 type WholeTrainer = Trainer<Whole, Adam<<Whole as Network>::Params>, BATCH>;
