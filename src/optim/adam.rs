@@ -715,6 +715,44 @@ mod tests {
         -1e-3,
     ];
 
+    /// The corrections a step uses are `powf`'s, computed afresh, at every step of a run
+    /// that crosses reseeds, is reset, and has its step count loaded out of sequence (as a
+    /// saved state does), for Keras' betas and others.
+    #[test]
+    #[cfg_attr(miri, ignore)] // thousands of software powers; nothing endian-specific
+    fn cached_corrections_are_the_exact_ones() {
+        use crate::layers::ConstZero;
+        type P = crate::DenseParams<2, 1>;
+        let fresh = |adam: &Adam<P>, t: f32| {
+            let (c1, c2) = adam.betas.corrections(t);
+            (c1.to_bits(), math::sqrt(c2).to_bits())
+        };
+        for betas in [(0.9, 0.999), (0.5, 0.9999), (0.0, 0.99)] {
+            let mut adam = Adam::<P>::new(1e-3)
+                .unwrap()
+                .with_betas(betas.0, betas.1)
+                .unwrap();
+            let (mut w, g) = (P::ZERO, P::ZERO);
+            for step in 0..5000u32 {
+                if step == 2500 {
+                    adam.reset();
+                }
+                if step == 3000 {
+                    // A step count loaded from a saved state.
+                    adam.state_mut().next().unwrap()[0] = 123_456.0;
+                }
+                let t = next_iteration(adam.iterations());
+                let (c1, root_2) = adam.corrections_at(t);
+                assert_eq!(
+                    (c1.to_bits(), root_2.to_bits()),
+                    fresh(&adam, t),
+                    "{betas:?}, t {t}"
+                );
+                adam.step(w.tensors_mut(), &g);
+            }
+        }
+    }
+
     /// Both quick tests are sound (a tensor they pass has only finite candidates, whichever
     /// kernel set this build uses), and not empty (they pass ordinary tensors), on tensors
     /// of 37 values (vectors of every width and a tail) with up to three values moved to
