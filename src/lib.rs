@@ -226,6 +226,7 @@ pub use optim::{
     CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay,
     PolynomialDecay, Scheduled,
 };
+pub use optim::{DecayedTensors, WeightDecay};
 pub use penalty::{ActivityRegularizer, NoActivityRegularizer};
 pub use penalty::{Regularizer, l1, l1_l2, l2};
 pub use rand_core::{Rng, SeedableRng};

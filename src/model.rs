@@ -235,6 +235,11 @@ macro_rules! tuple_const_zero {
                 let ($($T,)+) = self;
                 core::iter::empty() $(.chain($T.tensors_mut()))+
             }
+            #[allow(non_snake_case)]
+            fn biases(&self) -> impl Iterator<Item = bool> {
+                let ($($T,)+) = self;
+                core::iter::empty() $(.chain($T.biases()))+
+            }
         }
     };
 }

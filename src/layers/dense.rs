@@ -37,6 +37,9 @@ impl<const IN: usize, const OUT: usize> Parameters for DenseParams<IN, OUT> {
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
         [self.weights.as_flattened_mut(), &mut self.bias[..]].into_iter()
     }
+    fn biases(&self) -> impl Iterator<Item = bool> {
+        [false, true].into_iter()
+    }
 }
 
 /// How [`Dense::initialize_with`] draws the weights (biases start at zero, as in Keras).

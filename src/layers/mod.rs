@@ -106,6 +106,19 @@ pub trait Parameters: ConstZero + Copy {
     fn tensors(&self) -> impl Iterator<Item = &[f32]>;
     /// The tensors as flat mutable slices, in the same order.
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]>;
+    /// For each tensor of [`Parameters::tensors`], in the same order, true if it is a bias
+    /// (one offset per unit), which a weight decay may exclude
+    /// ([`crate::optim::DecayedTensors::EXCEPT_BIASES`], Keras'
+    /// `exclude_from_weight_decay(var_names=["bias"])`). The default says none is.
+    ///
+    /// ```
+    /// use microtrain::{DenseParams, Parameters, layers::ConstZero};
+    /// let biases: Vec<bool> = DenseParams::<4, 2>::ZERO.biases().collect();
+    /// assert_eq!(biases, [false, true]); // the kernel, then the bias
+    /// ```
+    fn biases(&self) -> impl Iterator<Item = bool> {
+        self.tensors().map(|_| false)
+    }
     /// Sets every value to zero in place (no temporary copy of the whole set).
     fn fill_zero(&mut self) {
         // `for_each`, not a `for` loop: internal iteration runs a tuple's chained iterators
@@ -128,6 +141,9 @@ impl Parameters for NoParams {
         core::iter::empty()
     }
     fn tensors_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+        core::iter::empty()
+    }
+    fn biases(&self) -> impl Iterator<Item = bool> {
         core::iter::empty()
     }
 }

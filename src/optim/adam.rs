@@ -1,6 +1,6 @@
 //! Adam (Keras' formulation) and AdamW (PyTorch's).
 
-use super::{Optimizer, StateTag, listed, lockstep, power};
+use super::{DecayedTensors, Optimizer, StateTag, listed, lockstep, power};
 use crate::error::{Error, non_negative, positive};
 use crate::kernels::{self, AdamStep};
 use crate::layers::Parameters;
@@ -273,12 +273,14 @@ impl<P: Parameters> Adam<P> {
         }
     }
 
-    fn update_is_finite_with<'a, I: Iterator<Item = &'a [f32]>>(
+    /// The check of a step whose weights are first multiplied by a factor, one per tensor
+    /// (1 for Adam, AdamW's `1 - lr·wd` for a decayed tensor): `params` yields each tensor
+    /// with its factor.
+    fn update_is_finite_with<'a, I: Iterator<Item = (&'a [f32], f32)>>(
         &self,
         params: I,
         grads: &P,
         step: AdamStep,
-        keep: f32,
     ) -> bool {
         let (m, v) = (self.m.tensors(), self.v.tensors());
         lockstep(
@@ -287,7 +289,7 @@ impl<P: Parameters> Adam<P> {
             grads.tensors(),
             m,
             v,
-            |w, g, m, v| {
+            |(w, keep), g, m, v| {
                 let quick = if kernels::SIMD_ACTIVE {
                     // Integer maxima, which SSE2 lacks: with AVX2 where the CPU has it.
                     kernels::vectorized(FiniteMaxima((w, g, m, v), step, keep))
@@ -451,9 +453,6 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
         self.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_with(params, grads, self.next_step(false), 1.0)
-    }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
@@ -461,7 +460,7 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
         grads: &P,
     ) -> bool {
         let step = self.next_step_at(learning_rate, false);
-        self.update_is_finite_with(params, grads, step, 1.0)
+        self.update_is_finite_with(params.map(|w| (w, 1.0)), grads, step)
     }
     const STATE_LEN: usize = 1 + 2 * P::COUNT;
     fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {
@@ -495,14 +494,28 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
 /// `w -= lr·wd·w`, then an Adam step with ε added to the bias-corrected `sqrt(v̂)`.
 /// Defaults are PyTorch's: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
 /// `weight_decay = 1e-2`. The decay applies to every parameter, biases included, as in
-/// PyTorch's default parameter group.
+/// PyTorch's default parameter group, unless [`AdamW::with_decayed`] leaves some out (the
+/// biases, as a PyTorch user does with a second parameter group of `weight_decay = 0`).
 ///
 /// Decoupled decay is not an L2 penalty: with Adam, `l2(λ)` is rescaled by the adaptive
-/// step while decoupled decay is not.
+/// step while decoupled decay is not. Keras' `AdamW` decays as `w - w·wd·lr` before a
+/// Keras Adam step (ε added to `sqrt(v)`): that is [`WeightDecay`](super::WeightDecay)
+/// over [`Adam`].
+///
+/// ```
+/// use microtrain::{AdamW, DecayedTensors, DenseParams};
+/// const ADAMW: Result<AdamW<DenseParams<4, 2>>, microtrain::Error> = match AdamW::new(1e-3, 1e-2) {
+///     Ok(adamw) => Ok(adamw.with_decayed(DecayedTensors::EXCEPT_BIASES)),
+///     Err(e) => Err(e),
+/// };
+/// assert!(ADAMW.is_ok());
+/// assert!(AdamW::<DenseParams<4, 2>>::new(1e-3, f32::NAN).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamW<P> {
     adam: Adam<P>,
     weight_decay: f32,
+    decayed: DecayedTensors,
 }
 
 impl<P: Parameters> AdamW<P> {
@@ -521,7 +534,11 @@ impl<P: Parameters> AdamW<P> {
             Err(e) => return Err(e),
         };
         match non_negative(weight_decay, Error::WeightDecay { weight_decay }) {
-            Ok(weight_decay) => Ok(Self { adam, weight_decay }),
+            Ok(weight_decay) => Ok(Self {
+                adam,
+                weight_decay,
+                decayed: DecayedTensors::ALL,
+            }),
             Err(e) => Err(e),
         }
     }
@@ -540,15 +557,32 @@ impl<P: Parameters> AdamW<P> {
 }
 
 impl<P: Parameters> AdamW<P> {
-    /// The factor decoupled decay multiplies every weight by.
-    fn keep(&self) -> f32 {
-        1.0 - self.adam.learning_rate * self.weight_decay
+    /// Sets which tensors decay (every one by default); the others take a plain step.
+    pub const fn with_decayed(mut self, decayed: DecayedTensors) -> Self {
+        self.decayed = decayed;
+        self
+    }
+
+    /// Each tensor with the factor decoupled decay multiplies it by at `learning_rate`:
+    /// `1 - lr·wd` if it decays, else 1.
+    fn with_keeps<'a, T: 'a>(
+        &self,
+        learning_rate: f32,
+        params: impl Iterator<Item = T> + 'a,
+        grads: &'a P,
+    ) -> impl Iterator<Item = (T, f32)> + 'a {
+        let keep = 1.0 - learning_rate * self.weight_decay;
+        let keeps = self
+            .decayed
+            .of(grads)
+            .map(move |decays| if decays { keep } else { 1.0 });
+        params.zip(keeps)
     }
 }
 
 impl<P: Parameters> Optimizer<P> for AdamW<P> {
     fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
-        let keep = self.keep();
+        let params = self.with_keeps(self.adam.learning_rate, params, grads);
         let adam = &mut self.adam;
         // PyTorch: w -= lr/c1 · m / (sqrt(v)/sqrt(c2) + ε)
         //        = w -= (lr·sqrt(c2)/c1) · m / (sqrt(v) + ε·sqrt(c2)).
@@ -561,9 +595,10 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
             grads.tensors(),
             m,
             v,
-            |w, g, m, v| {
-                for x in w.iter_mut() {
-                    *x *= keep;
+            |(w, keep), g, m, v| {
+                // A tensor left out multiplies by nothing, not by 1: its step is Adam's.
+                if keep != 1.0 {
+                    w.iter_mut().for_each(|x| *x *= keep);
                 }
                 kernels::adam_update(w, g, m, v, step);
                 true
@@ -577,9 +612,6 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
         self.adam.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.adam.learning_rate, params, grads)
-    }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
@@ -587,8 +619,8 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
         grads: &P,
     ) -> bool {
         let step = self.adam.next_step_at(learning_rate, true);
-        let keep = 1.0 - learning_rate * self.weight_decay;
-        self.adam.update_is_finite_with(params, grads, step, keep)
+        let params = self.with_keeps(learning_rate, params, grads);
+        self.adam.update_is_finite_with(params, grads, step)
     }
     const STATE_LEN: usize = <Adam<P> as Optimizer<P>>::STATE_LEN;
     fn state_is_valid(state: impl Iterator<Item = f32>) -> bool {

@@ -11,21 +11,21 @@
 //! | [`Sgd`] | `SGD(learning_rate)` | `SGD(lr)` |
 //! | [`SgdMomentum`] | `SGD(learning_rate, momentum, nesterov)`: `v = μv - lr·g; w += v` | `SGD(lr, momentum, nesterov)`: `v = μv + g; w -= lr·v` (the same for a constant `lr`) |
 //! | [`Adam`] | `Adam()`: lr 1e-3, β 0.9/0.999, ε 1e-7, ε added to `sqrt(v)`; Keras' `f32` arithmetic (`f32(1 - β)`, `powf(β, t)`) | `Adam()`: ε 1e-8, added to `sqrt(v̂)` |
-//! | [`AdamW`] | — (Keras' `AdamW` is Adam with its `weight_decay`) | `AdamW()`: decoupled decay `w -= lr·wd·w`, wd 1e-2, ε 1e-8 |
+//! | [`AdamW`] | — (Keras' `AdamW` is Adam with its `weight_decay`: [`WeightDecay`] over [`Adam`]) | `AdamW()`: decoupled decay `w -= lr·wd·w` as `w·(1 - lr·wd)`, wd 1e-2, ε 1e-8; biases left out with a parameter group ([`AdamW::with_decayed`]) |
 //! | [`RMSprop`] | `RMSprop()`: lr 1e-3, ρ 0.9, momentum 0, ε 1e-7 inside the root, `centered` | `RMSprop()`: α 0.99, ε 1e-8 added to the root |
 //! | [`Adagrad`] | `Adagrad()`: lr 1e-3, accumulators from 0.1, ε 1e-7 inside the root | `Adagrad()`: accumulators from 0, ε 1e-10 added to the root |
 //! | [`Nadam`] | `Nadam()`: lr 1e-3, β 0.9/0.999, ε 1e-7, momentum schedule `β1(1 - ½·0.96^t)` | `NAdam()`: schedule `β1(1 - ½·0.96^(0.004t))`, ε 1e-8 |
 //! | [`Scheduled`] | `learning_rate=schedule`, evaluated at `iterations` | `lr_scheduler`, stepped by the caller |
+//! | [`WeightDecay`] | `weight_decay=wd` on any optimizer: `w = w - w·wd·lr` before the update, at its rate; [`DecayedTensors::EXCEPT_BIASES`] for `exclude_from_weight_decay(var_names=["bias"])` | `weight_decay=wd` of `SGD`, `Adam`, `RMSprop`…: L2, gradient `+ wd·w` (use an `l2` penalty); `AdamW`'s is decoupled |
 //!
 //! Learning-rate schedules ([`LearningRateSchedule`]): [`ExponentialDecay`],
 //! [`PiecewiseConstantDecay`], [`InverseTimeDecay`], [`PolynomialDecay`], [`CosineDecay`]
 //! (with Keras 3's warmup), Keras' formulas in Keras' order; wrap an optimizer in
 //! [`Scheduled`] to apply one. [`Sgd`], [`SgdMomentum`], [`Adam`], [`RMSprop`] and
 //! [`Adagrad`] give Keras 3's weights bit for bit on `tests/keras_optimizers.rs`' 20-step
-//! runs, every schedule but the cosine Keras' values bit for bit ([`Nadam`] and the cosine
-//! within a few units in the last place).
-//! Not yet: Keras' `weight_decay` argument on every optimizer and
-//! `exclude_from_weight_decay`.
+//! runs, with or without a [`WeightDecay`] (and its exclusion of the biases), every schedule
+//! but the cosine Keras' values bit for bit ([`Nadam`] and the cosine within a few units in
+//! the last place).
 
 use crate::error::Error;
 use crate::layers::Parameters;
@@ -36,6 +36,7 @@ mod power;
 mod rmsprop;
 mod schedule;
 mod sgd;
+mod weight_decay;
 
 pub use adam::{Adam, AdamW};
 pub use nadam::Nadam;
@@ -45,6 +46,7 @@ pub use schedule::{
     PolynomialDecay, Scheduled,
 };
 pub use sgd::{Sgd, SgdMomentum};
+pub use weight_decay::{DecayedTensors, WeightDecay};
 
 /// Tensors an optimizer lists on the stack (four dense layers) rather than walking them
 /// through the parameter types' chained iterators; see [`Parameters::TENSORS`].
@@ -167,20 +169,22 @@ pub trait Optimizer<P: Parameters> {
     /// True if the next [`Optimizer::step`] with these parameters and gradients would leave
     /// every parameter and state value finite. It computes the update without writing it,
     /// so that a step can be refused before anything changes (see
-    /// [`crate::Trainer::with_checked_updates`]).
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool;
+    /// [`crate::Trainer::with_checked_updates`]). This is
+    /// [`Optimizer::update_is_finite_at`] at the current [`Optimizer::learning_rate`].
+    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+        self.update_is_finite_at(self.learning_rate(), params, grads)
+    }
 
     /// [`Optimizer::update_is_finite`] as if the learning rate were `learning_rate`: what
-    /// [`Scheduled`] asks before it sets the scheduled rate. The default is sound for any
-    /// optimizer: it checks only at the current rate and refuses any other.
+    /// [`Scheduled`] asks before it sets the scheduled rate, and what an optimizer
+    /// implements. An optimizer that cannot check at another rate than its own may refuse
+    /// every other (as [`Scheduled`] itself does, whose rate the schedule sets).
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
         params: I,
         grads: &P,
-    ) -> bool {
-        learning_rate == self.learning_rate() && self.update_is_finite(params, grads)
-    }
+    ) -> bool;
 
     /// Number of `f32` values in the optimizer's state (what [`Optimizer::state`] yields).
     const STATE_LEN: usize;

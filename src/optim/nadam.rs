@@ -181,9 +181,6 @@ impl<P: Parameters> Optimizer<P> for Nadam<P> {
         self.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.learning_rate, params, grads)
-    }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,

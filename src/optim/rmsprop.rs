@@ -169,9 +169,6 @@ impl<P: Parameters> Optimizer<P> for RMSprop<P> {
         self.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.learning_rate, params, grads)
-    }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
@@ -316,9 +313,6 @@ impl<P: Parameters> Optimizer<P> for Adagrad<P> {
     fn set_learning_rate(&mut self, learning_rate: f32) -> Result<(), Error> {
         self.learning_rate = super::checked_learning_rate(learning_rate)?;
         Ok(())
-    }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.learning_rate, params, grads)
     }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,

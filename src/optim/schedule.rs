@@ -508,9 +508,19 @@ impl<P: Parameters, O: Optimizer<P>, S: LearningRateSchedule> Optimizer<P> for S
     fn set_learning_rate(&mut self, _learning_rate: f32) -> Result<(), Error> {
         Err(Error::ScheduledLearningRate)
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
+    /// Only at the scheduled rate, [`Optimizer::learning_rate`]: any other is refused, as the
+    /// schedule, not the caller, sets the rate of the next step.
+    fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
+        &self,
+        learning_rate: f32,
+        params: I,
+        grads: &P,
+    ) -> bool {
         let rate = self.learning_rate();
-        rate.is_finite() && rate >= 0.0 && self.optimizer.update_is_finite_at(rate, params, grads)
+        learning_rate == rate
+            && rate.is_finite()
+            && rate >= 0.0
+            && self.optimizer.update_is_finite_at(rate, params, grads)
     }
     /// The inner optimizer's tag with its first letter in lower case (`aDAM` for a
     /// scheduled Adam): the state holds the step counter ahead of the inner state, so it

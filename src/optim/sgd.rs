@@ -33,9 +33,6 @@ impl<P: Parameters> Optimizer<P> for Sgd {
             }
         }
     }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.learning_rate, params, grads)
-    }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,
         learning_rate: f32,
@@ -112,9 +109,6 @@ impl<P: Parameters> Optimizer<P> for SgdMomentum<P> {
                 *w = kernels::updated(*w + if self.nesterov { mu * *v - lr * g } else { *v });
             }
         }
-    }
-    fn update_is_finite<'a, I: Iterator<Item = &'a [f32]>>(&self, params: I, grads: &P) -> bool {
-        self.update_is_finite_at(self.learning_rate, params, grads)
     }
     fn update_is_finite_at<'a, I: Iterator<Item = &'a [f32]>>(
         &self,

@@ -17,11 +17,11 @@ float64, the exact arithmetic Keras' float32 approximates); none is typed in by 
   from fixed initial values, with fixed gradients (the same for every optimizer), applied
   with optimizer.apply_gradients op by op ("weights": Keras' arithmetic as its source
   writes it) and inside jax.jit as model.fit runs it ("weights_jit": XLA fuses the update
-  into one loop, which rounds a few values differently in the last bit). The runs
-  "adamw_exclude_bias" and "sgd_weight_decay" are Keras' `weight_decay` argument (with
-  `exclude_from_weight_decay`), which microtrain's optimizers do not have yet: recorded for
-  that work, compared with nothing today. Values are float32 stored as JSON numbers (exact: a float32
-  is a float64, and Python writes the shortest repr that reads back the same float64).
+  into one loop, which rounds a few values differently in the last bit). The runs whose
+  names say "weight_decay" (and "adamw_exclude_bias") use Keras' `weight_decay` argument,
+  some with `exclude_from_weight_decay(var_names=["bias"])`, on every optimizer and with a
+  schedule. Values are float32 stored as JSON numbers (exact: a float32 is a float64, and
+  Python writes the shortest repr that reads back the same float64).
 """
 
 import json
@@ -112,6 +112,17 @@ def adamw_excluding_bias():
     return opt
 
 
+def excluding_bias(make):
+    """`make` with the bias excluded from its weight decay."""
+
+    def build():
+        opt = make()
+        opt.exclude_from_weight_decay(var_names=["bias"])
+        return opt
+
+    return build
+
+
 RUNS = {
     "adam": (lambda: optimizers.Adam(learning_rate=0.01), adam_f64(0.01, 0.9, 0.999, 1e-7)),
     "adam_betas": (
@@ -147,6 +158,34 @@ RUNS = {
         None,
     ),
     "nadam": (lambda: optimizers.Nadam(learning_rate=0.01), None),
+    "sgd_momentum_weight_decay_exclude_bias": (
+        excluding_bias(
+            lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, weight_decay=0.5)
+        ),
+        None,
+    ),
+    "adam_weight_decay": (lambda: optimizers.Adam(learning_rate=0.01, weight_decay=0.5), None),
+    "adam_exponential_decay_weight_decay_exclude_bias": (
+        excluding_bias(
+            lambda: optimizers.Adam(
+                learning_rate=schedules.ExponentialDecay(0.01, decay_steps=5, decay_rate=0.5),
+                weight_decay=0.5,
+            )
+        ),
+        None,
+    ),
+    "rmsprop_weight_decay": (
+        lambda: optimizers.RMSprop(learning_rate=0.01, momentum=0.9, weight_decay=0.5),
+        None,
+    ),
+    "adagrad_weight_decay_exclude_bias": (
+        excluding_bias(lambda: optimizers.Adagrad(learning_rate=0.05, weight_decay=0.5)),
+        None,
+    ),
+    "nadam_weight_decay": (
+        lambda: optimizers.Nadam(learning_rate=0.01, weight_decay=0.5),
+        None,
+    ),
 }
 
 STEPS_AT = [0, 1, 2, 3, 4, 5, 7, 10, 33, 50, 99, 100, 101, 149, 150, 151, 199, 200, 201, 250,
