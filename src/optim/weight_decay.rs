@@ -95,7 +95,9 @@ impl DecayedTensors {
 /// continues without one and the other way round. An optimizer without weight decay is
 /// not wrapped and pays nothing; a wrapped one pays one multiply-subtract per decayed
 /// value and step, and its [`Optimizer::update_is_finite`] checks the inner update on a
-/// decayed copy of the parameters, `4·P::COUNT` bytes of stack during a checked step.
+/// decayed copy of the parameters: `size_of::<P>()` bytes of stack during a checked step
+/// (exact, where a bound on the decayed values would need each optimizer's check to know
+/// the decay).
 ///
 /// ```
 /// use microtrain::*;
