@@ -13,7 +13,8 @@
 //! f32 rounding is within `γ_n · Σ|t|` of the exact sum (`γ_n ≈ n·u`, `u = EPSILON/2`;
 //! Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2), so two such sums are
 //! within `n · EPSILON · Σ|t|` of each other. [`sum_tolerance`] allows that plus two
-//! roundings for the operations outside the sum. Kernels that do the scalar operations
+//! roundings for the operations outside the sum (`tests/tolerance/mod.rs`, which the fuzz
+//! target `kernels` shares). Kernels that do the scalar operations
 //! in the scalar order must give the same bits, and are compared bit for bit.
 #![allow(
     clippy::unwrap_used,
@@ -57,17 +58,13 @@ const ADAM_UPDATES: [(&str, AdamFn); 2] = [
 ];
 use microtrain::{Rng, SeedableRng, Xoshiro128PlusPlus};
 
+mod tolerance;
+use tolerance::{WeightGradientCase, sum_tolerance, within_transcendental_budget};
+
 /// Sizes around 4-, 8- and 16-lane vectors and the register tiles built from them.
 const SIZES: [usize; 15] = [1, 2, 3, 7, 8, 9, 15, 16, 17, 30, 31, 33, 50, 64, 65];
 /// Batch sizes: fewer, to keep the runtime small; still odd and even around the tiles.
 const ROWS: [usize; 8] = [1, 2, 3, 7, 8, 9, 17, 33];
-
-/// The largest difference allowed between two f32 evaluations of one sum of `terms`
-/// terms whose absolute values add up to `abs_sum`: `(terms + 2)·EPSILON·Σ|t|` (see the
-/// module docs; the `+ 2` covers one operation before and one after the sum).
-fn sum_tolerance(terms: usize, abs_sum: f32) -> f32 {
-    (terms as f32 + 2.0) * f32::EPSILON * abs_sum
-}
 
 fn uniform(rng: &mut Xoshiro128PlusPlus) -> f32 {
     // 24 random bits -> [-1, 1).
@@ -339,11 +336,6 @@ fn check_weight_gradient_of(
     lens: [usize; 4],
 ) {
     let (name, penalty) = penalty;
-    let Shape {
-        rows,
-        inputs,
-        outputs,
-    } = case.shape;
     let [dy_len, x_len, w_len, dw_len] = lens;
     let dy = &case.dy[..dy_len.min(case.dy.len())];
     let x = &case.x[..x_len.min(case.x.len())];
@@ -354,48 +346,19 @@ fn check_weight_gradient_of(
     let mut actual = start.clone();
     let expected_loss = scalar::dense_weight_gradient(dy, x, w, &mut expected, case.shape, penalty);
     let actual_loss = weight_gradient(dy, x, w, &mut actual, case.shape, penalty);
-    let done = rows.min(dy.len() / outputs).min(x.len() / inputs);
-    let gradient_rows = outputs.min(dw_len / inputs);
-    let penalized = (inputs * outputs).min(dw_len).min(w.len());
-    for (k, (&e, &a)) in expected.iter().zip(&actual).enumerate() {
-        let (o, i) = (k / inputs, k % inputs);
-        let mut abs_sum = start[k].abs();
-        let mut terms = 1;
-        if o < gradient_rows {
-            abs_sum += (0..done)
-                .map(|b| (dy[b * outputs + o] * x[b * inputs + i]).abs())
-                .sum::<f32>();
-            terms += done;
-        }
-        if k < penalized && !penalty.is_none() {
-            abs_sum += penalty.l1_factor() + 2.0 * penalty.l2_factor() * w[k].abs();
-            terms += 2;
-        }
-        let tolerance = sum_tolerance(terms, abs_sum);
-        assert!(
-            (a - e).abs() <= tolerance,
-            "dense_weight_gradient {:?} {name} lens {lens:?}: d_weights[{o}][{i}] {set} {a} \
-             scalar {e} (start {}, weight {:?}, diff {}, tolerance {tolerance})",
-            case.shape,
-            start[k],
-            w.get(k),
-            (a - e).abs(),
-        );
-    }
-    let penalty_terms: f32 = w[..penalized]
-        .iter()
-        .map(|w| penalty.l1_factor() * w.abs() + penalty.l2_factor() * w * w)
-        .sum();
-    let tolerance = sum_tolerance(penalized + 2, penalty_terms);
-    assert!(
-        (actual_loss - expected_loss).abs() <= tolerance,
-        "dense_weight_gradient {:?} {name} lens {lens:?}: penalty {set} {actual_loss} \
-         scalar {expected_loss} (tolerance {tolerance})",
-        case.shape,
+    let operands = WeightGradientCase {
+        dy,
+        x,
+        w,
+        start: &start,
+        shape: case.shape,
+        penalty,
+    };
+    operands.check(
+        &format!("{name} lens {lens:?} {set}"),
+        (&expected, expected_loss),
+        (&actual, actual_loss),
     );
-    if penalty.is_none() {
-        assert_eq!(actual_loss, 0.0, "no regularizer must give a zero penalty");
-    }
 }
 
 #[test]
@@ -797,16 +760,6 @@ fn simd_exact_elementwise_kernels_give_the_scalar_bits() {
             );
         }
     }
-}
-
-/// `|simd - scalar| <= TRANSCENDENTAL_MAX_ULPS · EPSILON · |scalar| + MIN_POSITIVE`: the
-/// kernels' documented budget against libm, plus one smallest normal for results that
-/// underflow to subnormals (where relative accuracy ends).
-fn within_transcendental_budget(actual: f32, expected: f32, extra_ulps: f32) -> bool {
-    let budget = simd::TRANSCENDENTAL_MAX_ULPS + extra_ulps;
-    actual == expected // exact, infinities included
-        || (actual.is_nan() && expected.is_nan())
-        || (actual - expected).abs() <= budget * f32::EPSILON * expected.abs() + f32::MIN_POSITIVE
 }
 
 #[test]

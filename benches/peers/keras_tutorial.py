@@ -56,6 +56,15 @@ def model():
     return m
 
 
+def threads():
+    """Threads of this process (Linux): what XLA's flags left running."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(l for l in f if l.startswith("Threads:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--blocks", type=int, default=7)
@@ -87,6 +96,8 @@ def main():
                 "first_fit_s_with_compile": round(compile_s, 2),
                 "final_train_loss": round(float(history.history["loss"][-1]), 4),
                 "numpy": np.__version__,
+                "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                "threads_at_end": threads(),
             }
         )
     )

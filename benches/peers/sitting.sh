@@ -7,11 +7,13 @@
 #
 #   MT_NATIVE=... MT_DEFAULT=... DFDX_NATIVE=... DFDX_DEFAULT=... bash benches/peers/sitting.sh
 #
-# The four binaries are the peer timing programs (`microtrain-mlp` built against this checkout
-# with and without `RUSTFLAGS="-C target-cpu=native"`, `dfdx-mlp` built the same two ways).
+# The four binaries are the peer timing programs of this folder (`microtrain-mlp`, built against
+# this checkout with its `std` feature by `microtrain-mlp/build.sh . native` and `. default`;
+# `dfdx-mlp`, built with and without `RUSTFLAGS="-C target-cpu=native"`).
 set -eu
 cd "$(dirname "$0")/../.."
 echo "# sitting $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+echo "# uptime: $(uptime)"
 for round in 1 2; do
     echo "# round $round"
     "$MT_NATIVE" steps | sed 's/^{/{"build":"native",/'
@@ -27,3 +29,4 @@ for round in 1 2; do
 done
 python3 benches/peers/keras_tutorial.py
 echo "# end $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# uptime: $(uptime)"

@@ -16,10 +16,27 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
     fs::write(dir.join(name), bytes).unwrap();
 }
 
+/// The optimizers' settings: `a` 0.9 (momentum, ρ, AdamW's weight decay, Adagrad's initial
+/// accumulator), `b` 0.5 (RMSprop's momentum), a decay rate of 0.9 per step when scheduled.
+const SETTINGS: [f32; 3] = [0.9, 0.5, 0.9];
+
 fn step(name: &str, flags: u8, hyper: [f32; 6], rows: &[([f32; 4], u8)], overrides: &[(u16, f32)]) {
+    step_with(name, flags, hyper, OPT_ADAM, rows, overrides);
+}
+
+fn step_with(
+    name: &str,
+    flags: u8,
+    hyper: [f32; 6],
+    optimizer: u8,
+    rows: &[([f32; 4], u8)],
+    overrides: &[(u16, f32)],
+) {
     let input = StepInput {
         flags,
         hyper,
+        optimizer,
+        settings: SETTINGS,
         rows: rows.to_vec(),
         overrides: overrides.to_vec(),
     };
@@ -162,6 +179,66 @@ fn main() {
         &[],
     );
 
+    // Every optimizer, plain and scheduled, on the cases above that are not Adam's own: a
+    // learning rate of 1e35 on gradients of 2e5 size (the update overflows unless refused),
+    // clip by value over an infinite gradient, a refused step with dropout; and a schedule
+    // whose rate overflows to infinity on the second step (1e30 · 1e30).
+    let mut huge = plain;
+    huge[0] = 1e35;
+    for (kind, name) in OPT_KINDS {
+        let variants: &[(u8, &str)] = if kind == OPT_RMSPROP {
+            &[(0, ""), (OPT_CENTERED, "_centered")]
+        } else {
+            &[(0, "")]
+        };
+        for &(variant, suffix) in variants {
+            for (scheduled, prefix) in [(0, ""), (OPT_SCHEDULED, "scheduled_")] {
+                let optimizer = kind | variant | scheduled;
+                let name = format!("{prefix}{name}{suffix}");
+                step_with(
+                    &format!("{name}_learning_rate_1e35"),
+                    STEP_SOFTMAX | checked | STEP_WARM_UP,
+                    huge,
+                    optimizer,
+                    &[([1e5, -1e5, 2e5, 0.5], 1), ([-2e5, 1e5, 0.0, 1.0], 2)],
+                    &[],
+                );
+                step_with(
+                    &format!("{name}_clip_value_infinite_gradient"),
+                    STEP_SOFTMAX | STEP_ZERO_PARAMETERS | STEP_CLIP_VALUE | checked,
+                    plain,
+                    optimizer,
+                    &[([3e38, 0.0, 0.0, 0.0], 1)],
+                    &infinite_gradient,
+                );
+                step_with(
+                    &format!("{name}_refused_step_with_dropout"),
+                    STEP_SOFTMAX | checked | STEP_WARM_UP,
+                    dropout,
+                    optimizer,
+                    &[([f32::NAN, 0.0, 1.0, 2.0], 0)],
+                    &[],
+                );
+            }
+            let mut overflowing = plain;
+            overflowing[0] = 1e30;
+            let mut input = StepInput {
+                flags: STEP_SOFTMAX | checked | STEP_WARM_UP,
+                hyper: overflowing,
+                optimizer: kind | variant | OPT_SCHEDULED,
+                settings: SETTINGS,
+                rows: vec![([1.0, -1.0, 0.5, 0.0], 1)],
+                overrides: vec![],
+            };
+            input.settings[2] = 1e30;
+            write(
+                "step",
+                &format!("scheduled_{name}{suffix}_rate_overflows"),
+                &input.encode(),
+            );
+        }
+    }
+
     // load: a CRC-valid buffer whose optimizer state is -1 everywhere (v = -1), one with an
     // unknown flag bit, one with another optimizer's tag, one with another β1; plus a byte
     // flip, a truncation and arbitrary bytes.
@@ -211,24 +288,39 @@ fn main() {
     whole.extend_from_slice(&valid);
     write("load", "valid_buffer_as_raw_bytes", &whole);
 
-    // kernels: sizes around the lane widths, bounded values, and raw NaN/inf bits.
+    // kernels: sizes around the lane widths, bounded values, cut slices and raw NaN/inf
+    // bits, each with every penalty (none, L1, L2, L1 + L2), then Keras' Adam coefficients
+    // at step 1 and a leaky ReLU slope of 0.3.
     for (rows, inputs, outputs, mode) in [
         (3u8, 17u8, 9u8, 0u8),
         (1, 31, 33, 0),
         (7, 16, 8, 6),
         (2, 9, 5, 1),
     ] {
-        let mut bytes = vec![rows, inputs, outputs, mode];
-        let count = 2
-            * (rows as usize * inputs as usize * 2
-                + outputs as usize * inputs as usize
-                + outputs as usize * (rows as usize + 1));
-        bytes.extend((0..count * 2).map(|k| (k * 37 % 251) as u8));
-        write(
-            "kernels",
-            &format!("shape_{rows}x{inputs}x{outputs}_mode_{mode}"),
-            &bytes,
-        );
+        for penalty in 0..4u8 {
+            let mode = mode | penalty << 3;
+            let mut bytes = vec![rows, inputs, outputs, mode, 32, 16];
+            let (rows, inputs, outputs) = (rows as usize, inputs as usize, outputs as usize);
+            let cut = |len: usize, bit: u8| if mode & bit != 0 { len / 2 } else { len };
+            let weights = cut(outputs * inputs, 4);
+            let count = cut(rows * inputs, 2)
+                + weights
+                + outputs
+                + rows * outputs
+                + rows * inputs
+                + outputs * inputs
+                + 2 * weights;
+            let width = if mode & 1 != 0 { 4 } else { 2 };
+            bytes.extend((0..count * width).map(|k| (k * 37 % 251) as u8));
+            for coefficient in [1e-3f32, 0.1, 0.001, 1e-7, 0.3] {
+                bytes.extend_from_slice(&coefficient.to_le_bytes());
+            }
+            write(
+                "kernels",
+                &format!("shape_{rows}x{inputs}x{outputs}_mode_{mode}"),
+                &bytes,
+            );
+        }
     }
 
     // kfold: 6,000 samples of distinct labels was slow (here at most 599), too few samples,

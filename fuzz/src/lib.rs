@@ -1,5 +1,6 @@
 //! What the fuzz targets share with the generator of their regression inputs: the byte
-//! layout each target reads, and the models the `load` target saves and loads.
+//! layout each target reads, the cases `step` and `fit` build from their inputs, and the
+//! models the `load` target saves and loads.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use microtrain::*;
@@ -48,12 +49,14 @@ impl Writer {
 }
 
 // ---------------------------------------------------------------------------------------
-// `step`: one checked or unchecked step of a small network.
+// `step` (and `fit`): one checked or unchecked step of a small network with any optimizer.
 //
 // | bytes | field |
 // |---|---|
-// | 1 | flags: bit 0 head (0 softmax + sparse cross-entropy, 1 one logit + BCE from logits); bit 1 checked updates; bits 2-3 clipping (none, value, norm, global norm); bit 4 zero the parameters before the overrides; bit 5 one warm-up step first |
-// | 4 × 6 | learning rate, Adam's ε, l1, l2 (first layer's kernel), dropout rate, clipping limit |
+// | 1 | flags: bit 0 head (0 softmax + sparse cross-entropy, 1 one logit + BCE from logits); bit 1 checked updates; bits 2-3 clipping (none, value, norm, global norm); bit 4 zero the parameters before the overrides; bit 5 one warm-up step first (`fit`: bits 6-7 too) |
+// | 4 × 6 | learning rate, ε, l1, l2 (first layer's kernel), dropout rate, clipping limit |
+// | 1 | optimizer: bits 0-2 the kind ([`OPT_ADAM`] ...), bit 3 RMSprop centered, bit 4 the settings' betas for Adam and Nadam (else Keras'), bit 5 wrapped in [`Scheduled`] with an [`ExponentialDecay`] from the learning rate |
+// | 4 × 3 | the optimizer's settings: `a`, `b` (see [`OPT_ADAM`] ...) and the schedule's decay rate per step |
 // | 1 | rows − 1 (mod 4) |
 // | 17 per row | 4 × f32 sample, u8 label |
 // | 1 | number of parameter overrides |
@@ -68,6 +71,37 @@ pub const STEP_CLIP_NORM: u8 = 2 << 2;
 pub const STEP_CLIP_GLOBAL_NORM: u8 = 3 << 2;
 pub const STEP_ZERO_PARAMETERS: u8 = 1 << 4;
 pub const STEP_WARM_UP: u8 = 1 << 5;
+
+/// [`Adam`] with ε; with [`OPT_BETAS`], betas `a` and `b`.
+pub const OPT_ADAM: u8 = 0;
+/// [`Sgd`].
+pub const OPT_SGD: u8 = 1;
+/// [`SgdMomentum`] with momentum `a`.
+pub const OPT_SGD_MOMENTUM: u8 = 2;
+/// [`SgdMomentum`] with momentum `a`, Nesterov's.
+pub const OPT_NESTEROV: u8 = 3;
+/// [`AdamW`] with weight decay `a`.
+pub const OPT_ADAMW: u8 = 4;
+/// [`RMSprop`] with ε, ρ `a`, momentum `b`; centered with [`OPT_CENTERED`].
+pub const OPT_RMSPROP: u8 = 5;
+/// [`Adagrad`] with ε and initial accumulator `a`.
+pub const OPT_ADAGRAD: u8 = 6;
+/// [`Nadam`] with ε; with [`OPT_BETAS`], betas `a` and `b`.
+pub const OPT_NADAM: u8 = 7;
+pub const OPT_CENTERED: u8 = 1 << 3;
+pub const OPT_BETAS: u8 = 1 << 4;
+pub const OPT_SCHEDULED: u8 = 1 << 5;
+/// Every kind, for the regression writer.
+pub const OPT_KINDS: [(u8, &str); 8] = [
+    (OPT_ADAM, "adam"),
+    (OPT_SGD, "sgd"),
+    (OPT_SGD_MOMENTUM, "sgd_momentum"),
+    (OPT_NESTEROV, "nesterov"),
+    (OPT_ADAMW, "adamw"),
+    (OPT_RMSPROP, "rmsprop"),
+    (OPT_ADAGRAD, "adagrad"),
+    (OPT_NADAM, "nadam"),
+];
 
 /// The softmax head's network (the logit head ends in `Dense<8, 1, Identity>`).
 pub type StepSoftmax = (Dense<4, 8, Relu>, Dropout<8>, Dense<8, 3, Softmax>);
@@ -95,6 +129,10 @@ pub struct StepInput {
     pub flags: u8,
     /// Learning rate, ε, l1, l2, dropout rate, clipping limit.
     pub hyper: [f32; 6],
+    /// The optimizer byte.
+    pub optimizer: u8,
+    /// `a`, `b`, the schedule's decay rate.
+    pub settings: [f32; 3],
     pub rows: Vec<([f32; 4], u8)>,
     pub overrides: Vec<(u16, f32)>,
 }
@@ -105,6 +143,10 @@ impl StepInput {
         w.u8(self.flags);
         for h in self.hyper {
             w.f32(h);
+        }
+        w.u8(self.optimizer);
+        for s in self.settings {
+            w.f32(s);
         }
         w.u8((self.rows.len() - 1) as u8);
         for (x, label) in &self.rows {
@@ -124,6 +166,8 @@ impl StepInput {
         let mut r = Reader(bytes);
         let flags = r.u8();
         let hyper = core::array::from_fn(|_| r.f32());
+        let optimizer = r.u8();
+        let settings = core::array::from_fn(|_| r.f32());
         let rows = (0..usize::from(r.u8() % 4) + 1)
             .map(|_| (core::array::from_fn(|_| r.f32()), r.u8()))
             .collect();
@@ -131,10 +175,218 @@ impl StepInput {
         Self {
             flags,
             hyper,
+            optimizer,
+            settings,
             rows,
             overrides,
         }
     }
+}
+
+/// What `step` and `fit` check, given a case built from an input by [`run_step_case`].
+pub trait CheckCase {
+    fn check<N, L, O>(&mut self, case: StepCase<'_, N, L, O>)
+    where
+        N: Network<Input = [f32; 4]>,
+        N::Workspace<4>: Copy,
+        L: Loss<N::OutputActivation, N::Output>,
+        O: Optimizer<N::Params> + Copy;
+}
+
+/// One input's network (initialised from seed 7, then zeroed and overridden as the input
+/// says), its loss and data, and a trainer with its optimizer, clipping and checking.
+pub struct StepCase<'a, N: Network, L: Loss<N::OutputActivation, N::Output>, O> {
+    pub input: &'a StepInput,
+    pub net: N,
+    pub loss: &'a L,
+    pub data: Dataset<'a, [f32; 4], L::Target>,
+    pub trainer: Trainer<N, O, 4>,
+    pub checked: bool,
+    /// The generator after the initialisation.
+    pub rng: Xoshiro128PlusPlus,
+}
+
+/// Decodes `bytes` and hands the case they describe to `checker`; inputs whose
+/// configuration a constructor refuses are skipped (refusing them is the constructors' job,
+/// and `tests/validation.rs` tests it).
+pub fn run_step_case(bytes: &[u8], checker: &mut impl CheckCase) {
+    let input = StepInput::decode(bytes);
+    let [_, _, l1_rate, l2_rate, dropout, _] = input.hyper;
+    let Ok(penalty) = l1_l2(l1_rate, l2_rate) else {
+        return;
+    };
+    let Ok(dropout) = Dropout::new(dropout) else {
+        return;
+    };
+    let hidden = Dense::new(Relu).with_kernel_regularizer(penalty);
+    if input.flags & 1 == STEP_LOGIT {
+        let net: StepLogit = (hidden, dropout, Dense::new(Identity));
+        let targets: Vec<[f32; 1]> = input.rows.iter().map(|r| [f32::from(r.1 & 1)]).collect();
+        with_optimizer(
+            &input,
+            net,
+            &BinaryCrossEntropyFromLogits,
+            &targets,
+            checker,
+        );
+    } else {
+        let net: StepSoftmax = (hidden, dropout, Dense::new(Softmax));
+        let labels: Vec<u8> = input.rows.iter().map(|r| r.1).collect();
+        let loss = SparseCategoricalCrossEntropy::<u8>::new();
+        with_optimizer(&input, net, &loss, &labels, checker);
+    }
+}
+
+fn with_optimizer<N, L>(
+    input: &StepInput,
+    net: N,
+    loss: &L,
+    targets: &[L::Target],
+    checker: &mut impl CheckCase,
+) where
+    N: Network<Input = [f32; 4]>,
+    N::Workspace<4>: Copy,
+    L: Loss<N::OutputActivation, N::Output>,
+{
+    let [learning_rate, epsilon, ..] = input.hyper;
+    let [a, b, _] = input.settings;
+    let betas = input.optimizer & OPT_BETAS != 0;
+    let case = Case {
+        input,
+        net,
+        loss,
+        targets,
+    };
+    match input.optimizer & 7 {
+        OPT_ADAM => case.run(
+            Adam::new(learning_rate)
+                .and_then(|o| o.with_epsilon(epsilon))
+                .and_then(|o| {
+                    if betas {
+                        o.with_betas(a.into(), b.into())
+                    } else {
+                        Ok(o)
+                    }
+                }),
+            checker,
+        ),
+        OPT_SGD => case.run(Sgd::new(learning_rate), checker),
+        OPT_SGD_MOMENTUM => case.run(SgdMomentum::new(learning_rate, a, false), checker),
+        OPT_NESTEROV => case.run(SgdMomentum::new(learning_rate, a, true), checker),
+        OPT_ADAMW => case.run(AdamW::new(learning_rate, a), checker),
+        OPT_RMSPROP => case.run(
+            RMSprop::new(learning_rate)
+                .and_then(|o| o.with_epsilon(epsilon))
+                .and_then(|o| o.with_rho(a.into()))
+                .and_then(|o| o.with_momentum(b))
+                .map(|o| o.with_centered(input.optimizer & OPT_CENTERED != 0)),
+            checker,
+        ),
+        OPT_ADAGRAD => case.run(Adagrad::new(learning_rate, a, epsilon), checker),
+        _ => case.run(
+            Nadam::new(learning_rate)
+                .and_then(|o| o.with_epsilon(epsilon))
+                .and_then(|o| if betas { o.with_betas(a, b) } else { Ok(o) }),
+            checker,
+        ),
+    }
+}
+
+/// An input's network, loss and targets, waiting for an optimizer.
+struct Case<'a, N: Network, L: Loss<N::OutputActivation, N::Output>> {
+    input: &'a StepInput,
+    net: N,
+    loss: &'a L,
+    targets: &'a [L::Target],
+}
+
+impl<N, L> Case<'_, N, L>
+where
+    N: Network<Input = [f32; 4]>,
+    N::Workspace<4>: Copy,
+    L: Loss<N::OutputActivation, N::Output>,
+{
+    /// Wraps the optimizer in a schedule if the input asks, then builds the case.
+    fn run<O: Optimizer<N::Params> + Copy>(
+        self,
+        optimizer: Result<O, Error>,
+        checker: &mut impl CheckCase,
+    ) {
+        let Ok(optimizer) = optimizer else {
+            return;
+        };
+        if self.input.optimizer & OPT_SCHEDULED == 0 {
+            return self.build(optimizer, checker);
+        }
+        let [learning_rate, ..] = self.input.hyper;
+        let [_, _, decay_rate] = self.input.settings;
+        let Ok(schedule) = ExponentialDecay::new(learning_rate, 1, decay_rate, false) else {
+            return;
+        };
+        self.build(Scheduled::new(optimizer, schedule), checker);
+    }
+
+    fn build<O: Optimizer<N::Params> + Copy>(self, optimizer: O, checker: &mut impl CheckCase) {
+        let Self {
+            input,
+            mut net,
+            loss,
+            targets,
+        } = self;
+        let limit = input.hyper[5];
+        let clipping = match (input.flags >> 2) & 3 {
+            0 => Ok(Clipping::NONE),
+            1 => Clipping::NONE.value(limit),
+            2 => Clipping::NONE.norm(limit),
+            _ => Clipping::NONE.global_norm(limit),
+        };
+        let Ok(clipping) = clipping else {
+            return;
+        };
+        let checked = input.flags & STEP_CHECKED != 0;
+        let trainer = Trainer::<N, O, 4>::new(optimizer)
+            .with_clipping(clipping)
+            .with_checked_updates(checked);
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+        net.initialize(&mut rng);
+        if input.flags & STEP_ZERO_PARAMETERS != 0 {
+            net.parameters_mut().flatten().for_each(|v| *v = 0.0);
+        }
+        for &(index, value) in &input.overrides {
+            let index = usize::from(index) % N::PARAMETERS;
+            if let Some(v) = net.parameters_mut().flatten().nth(index) {
+                *v = value;
+            }
+        }
+        let samples: Vec<[f32; 4]> = input.rows.iter().map(|r| r.0).collect();
+        let data = Dataset::new(&samples, targets).expect("one target per sample");
+        checker.check(StepCase {
+            input,
+            net,
+            loss,
+            data,
+            trainer,
+            checked,
+            rng,
+        });
+    }
+}
+
+/// Every parameter and optimizer state value, as bits.
+pub fn bits<N: Network, O: Optimizer<N::Params>>(net: &N, optimizer: &O) -> Vec<u32> {
+    net.parameters()
+        .chain(optimizer.state())
+        .flatten()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// True if every parameter and optimizer state value is finite.
+pub fn all_finite<N: Network, O: Optimizer<N::Params>>(net: &N, optimizer: &O) -> bool {
+    net.parameters()
+        .chain(optimizer.state())
+        .flatten()
+        .all(|v| v.is_finite())
 }
 
 // ---------------------------------------------------------------------------------------
