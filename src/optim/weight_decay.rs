@@ -229,3 +229,19 @@ impl<P: Parameters, O: Optimizer<P>> Optimizer<P> for WeightDecay<O> {
         self.optimizer.state_tag()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::DenseParams;
+    use crate::optim::{Adam, Sgd};
+
+    /// What README's memory section says a weight decay adds.
+    #[test]
+    fn a_weight_decay_adds_at_most_24_bytes() {
+        let added = |optimizer: usize, wrapped: usize| wrapped - optimizer;
+        type A = Adam<DenseParams<4, 2>>;
+        assert!(added(size_of::<Sgd>(), size_of::<WeightDecay<Sgd>>()) <= 24);
+        assert!(added(size_of::<A>(), size_of::<WeightDecay<A>>()) <= 24);
+    }
+}
