@@ -26,7 +26,7 @@
 //! | `simd` | the `wide` kernels also on Cortex-M and RISC-V (e.g. to measure them there); `scalar` wins if both are on |
 //! | `fpu-sqrt` | square roots on the FPU on hard-float ARM (`vsqrt.f32`; the crate's one `unsafe` module); same bits, Adam's square root from ~50 instructions to 2 on a Cortex-M4F |
 //! | `defmt` | [`defmt::Format`](https://docs.rs/defmt) for [`Error`] and the training reports, for firmware that logs with defmt |
-//! | `std` | on x86_64, run-time dispatch: the dense products, Adam and the dropout masks run AVX2 + FMA code on CPUs that have it, in builds without `-C target-cpu` ([`kernels::avx2`](kernels)); the crate's `Error` implements `core::error::Error` with or without it |
+//! | `std` | on x86_64, run-time dispatch: the dense products, Adam and the dropout masks run AVX-512 or AVX2 + FMA code on CPUs that have it, in builds without `-C target-cpu` ([`kernels::avx2`](kernels)); the crate's `Error` implements `core::error::Error` with or without it |
 //!
 //! ## The tutorial's model
 //! ```
@@ -124,16 +124,18 @@
 //!   (e.g. two `x86_64` builds without `-C target-cpu`), not across them;
 //! - with the `std` feature, an x86_64 build without AVX2 + FMA enabled at compile time
 //!   chooses its dense products and Adam at run time: the same binary gives one set of bits
-//!   on CPUs with AVX2 + FMA and another on CPUs without (same CPU features, same bits).
+//!   on CPUs with AVX-512F/DQ, another on CPUs with AVX2 + FMA and no AVX-512, a third on
+//!   CPUs without (same level, same bits).
 //!
 //! ## Speed: build with the CPU's vector width
 //! The SIMD kernels pick their vector width when they are compiled, from the target
 //! features. A plain `cargo build` for x86_64 has SSE2 only (4 lanes, no fused multiply-add),
 //! which ran a training step 2–3× slower than AVX2 + FMA, and 2.4–4.5× slower than
 //! AVX-512, on the machine behind README's figures. With the `std` feature such a build
-//! runs the dense products, Adam and the dropout masks with AVX2 + FMA on CPUs that have
-//! them (`kernels::avx2`, chosen at run time); the rest of the SIMD set, and AVX-512, still
-//! need the flags. Build the application that trains with
+//! runs the dense products, Adam and the dropout masks with AVX-512 or AVX2 + FMA on CPUs
+//! that have them (`kernels::avx2`, chosen at run time); the rest of the SIMD set (the
+//! activations, the loss) stays SSE2 without the flags. Build the application that trains
+//! with
 //! ```text
 //! RUSTFLAGS="-C target-cpu=x86-64-v3" cargo build --release   # AVX2 + FMA (CPUs from 2013 on)
 //! RUSTFLAGS="-C target-cpu=native" cargo build --release      # this CPU, AVX-512 where present
@@ -164,8 +166,8 @@
 )]
 #![cfg_attr(not(any(feature = "fpu-sqrt", simd_dispatch)), forbid(unsafe_code))]
 // With `fpu-sqrt`, `deny`: `math::arm_fpu` (hard-float ARM only) allows its FPU square roots.
-// With run-time dispatch (x86_64 with `std`), `deny`: `kernels::avx2::vector` allows the
-// AVX2 + FMA entries and intrinsics.
+// With run-time dispatch (x86_64 with `std`), `deny`: `kernels::avx2::arch` allows the
+// AVX2 + FMA and AVX-512 entries and intrinsics.
 #![cfg_attr(any(feature = "fpu-sqrt", simd_dispatch), deny(unsafe_code))]
 #![deny(missing_docs)]
 // Integer overflow and division by zero (index arithmetic) count as panics too.

@@ -821,24 +821,40 @@ fn adamw_excludes_the_biases() {
     assert_ne!(both[19][6..], none[19][6..]);
 }
 
-/// Keras' weight decay validates its factor: finite and non-negative.
+/// Through the trainer: a checked step with a decay that overflows (weight 1e15 × decay
+/// 1e30, where the loss and the gradient are finite) is refused and leaves the model and the optimizer (Adam's moments and step count)
+/// bit for bit as they were; with the kernel left out of the decay the same step is taken.
 #[test]
-fn a_bad_weight_decay_is_refused() {
-    for wd in [
-        -1e-3,
-        -f32::from_bits(1),
-        f32::NAN,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
+fn a_trainer_refuses_a_step_the_decay_overflows() {
+    use microtrain::{Dataset, Dense, Identity, MeanSquaredError, Network, Trainer};
+    use microtrain::{SeedableRng, Xoshiro128PlusPlus};
+    type Line = (Dense<1, 1>,);
+    type Decayed = WeightDecay<Adam<<Line as Network>::Params>>;
+    let (x, y) = ([[1.0f32]], [[1.0f32]]);
+    let data = Dataset::new(&x, &y).unwrap();
+    for (which, refused) in [
+        (DecayedTensors::ALL, true),
+        (DecayedTensors::EXCEPT_BIASES, true),
+        (DecayedTensors::ALL.excluding(0), false),
     ] {
-        let refused = WeightDecay::new(Sgd::new(0.1).unwrap(), wd).map(|_| ());
-        // Compared by bits: the refused value is named as given, a NaN included.
-        let named = match refused {
-            Err(Error::WeightDecay { weight_decay }) => Some(weight_decay.to_bits()),
-            _ => None,
-        };
-        assert_eq!(named, Some(wd.to_bits()), "weight decay {wd}: {refused:?}");
+        let mut net: Line = (Dense::new(Identity),);
+        net.0.params.weights = [[1e15]];
+        net.0.params.bias = [0.5];
+        let optimizer = decayed_by(Adam::new(1.0).unwrap(), 1e30, which);
+        let mut trainer = Trainer::<Line, Decayed, 1>::new(optimizer);
+        let before: Vec<u32> = net.parameters().flatten().map(|v| v.to_bits()).collect();
+        let state = *trainer.optimizer();
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+        let result = trainer.step(&mut net, &MeanSquaredError, data, &[0], &mut rng);
+        let after: Vec<u32> = net.parameters().flatten().map(|v| v.to_bits()).collect();
+        if refused {
+            assert_eq!(result.err(), Some(Error::NonFinite), "{which:?}");
+            assert_eq!(after, before, "{which:?}");
+            assert_eq!(*trainer.optimizer(), state, "{which:?}");
+        } else {
+            assert!(result.is_ok(), "{which:?}: {result:?}");
+            assert_ne!(after, before);
+            assert!(net.parameters().flatten().all(|v| v.is_finite()));
+        }
     }
-    assert!(WeightDecay::new(Sgd::new(0.1).unwrap(), 0.0).is_ok());
-    assert!(WeightDecay::new(Sgd::new(0.1).unwrap(), f32::MAX).is_ok());
 }

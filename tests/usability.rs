@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+mod common;
+
 use microtrain::persist::{self, load, save};
 use microtrain::*;
 
@@ -45,14 +47,13 @@ fn an_uninitialised_model_is_refused_by_fit_and_step_and_nothing_changes() {
     let before = model;
     let mut trainer = Trainer::<Net, _, 16>::new(Adam::keras_default());
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
-    let fitted = trainer.fit(
+    let fitted = common::fit_plain(
+        &mut trainer,
         &mut model,
         &loss,
         data,
-        None,
         &FitConfig::epochs(3),
         &mut rng,
-        |_| Control::Continue,
     );
     assert_eq!(fitted.err(), Some(Error::Uninitialized));
     assert_eq!(
@@ -69,17 +70,15 @@ fn an_uninitialised_model_is_refused_by_fit_and_step_and_nothing_changes() {
     assert!(!model.is_initialized());
     model.initialize(&mut rng);
     assert!(model.is_initialized());
-    let summary = trainer
-        .fit(
-            &mut model,
-            &loss,
-            data,
-            None,
-            &FitConfig::epochs(3),
-            &mut rng,
-            |_| Control::Continue,
-        )
-        .unwrap();
+    let summary = common::fit_plain(
+        &mut trainer,
+        &mut model,
+        &loss,
+        data,
+        &FitConfig::epochs(3),
+        &mut rng,
+    )
+    .unwrap();
     assert_eq!(summary.epochs, 3);
 }
 
@@ -216,17 +215,15 @@ fn a_single_layer_trains_from_zero_weights_like_a_linear_regression() {
     assert!(model.is_initialized());
     let (x, y) = ([[1.0], [2.0], [3.0]], [[2.0], [4.0], [6.0]]);
     let mut trainer = Trainer::<Linear, _, 3>::new(Sgd::new(0.1).unwrap());
-    trainer
-        .fit(
-            &mut model,
-            &MeanSquaredError,
-            Dataset::new(&x, &y).unwrap(),
-            None,
-            &FitConfig::epochs(200),
-            &mut Xoshiro128PlusPlus::seed_from_u64(0),
-            |_| Control::Continue,
-        )
-        .unwrap();
+    common::fit_plain(
+        &mut trainer,
+        &mut model,
+        &MeanSquaredError,
+        Dataset::new(&x, &y).unwrap(),
+        &FitConfig::epochs(200),
+        &mut Xoshiro128PlusPlus::seed_from_u64(0),
+    )
+    .unwrap();
     let slope = model.0.params.weights[0][0];
     assert!((slope - 2.0).abs() < 0.05, "slope {slope}");
 }

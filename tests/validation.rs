@@ -162,6 +162,16 @@ fn negative_or_non_finite_weight_decay_is_refused() {
         );
     }
     assert!(AdamW::<P>::new(1e-3, 0.0).is_ok());
+    // Keras' weight decay on any optimizer validates it the same way.
+    for wd in NOT_NON_NEGATIVE {
+        refused(
+            &format!("WeightDecay::new(Sgd, {wd})"),
+            WeightDecay::new(Sgd::new(0.1).unwrap(), wd),
+            |e| matches!(e, Error::WeightDecay { weight_decay } if same(weight_decay, wd)),
+        );
+    }
+    assert!(WeightDecay::new(Sgd::new(0.1).unwrap(), 0.0).is_ok());
+    assert!(WeightDecay::new(Adam::<P>::keras_default(), f32::MAX).is_ok());
 }
 
 #[test]

@@ -17,8 +17,9 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
 }
 
 /// The optimizers' settings: `a` 0.9 (momentum, ρ, AdamW's weight decay, Adagrad's initial
-/// accumulator), `b` 0.5 (RMSprop's momentum), a decay rate of 0.9 per step when scheduled.
-const SETTINGS: [f32; 3] = [0.9, 0.5, 0.9];
+/// accumulator), `b` 0.5 (RMSprop's momentum), a decay rate of 0.9 per step when scheduled,
+/// Keras' weight decay 0.004 where it is on.
+const SETTINGS: [f32; 4] = [0.9, 0.5, 0.9, 0.004];
 
 fn step(name: &str, flags: u8, hyper: [f32; 6], rows: &[([f32; 4], u8)], overrides: &[(u16, f32)]) {
     step_with(name, flags, hyper, OPT_ADAM, rows, overrides);
@@ -179,19 +180,30 @@ fn main() {
         &[],
     );
 
-    // Every optimizer, plain and scheduled, on the cases above that are not Adam's own: a
-    // learning rate of 1e35 on gradients of 2e5 size (the update overflows unless refused),
-    // clip by value over an infinite gradient, a refused step with dropout; and a schedule
-    // whose rate overflows to infinity on the second step (1e30 · 1e30).
+    // Every optimizer, plain and scheduled, without and with Keras' weight decay (on every
+    // tensor or all but the biases), on the cases above that are not Adam's own: a learning
+    // rate of 1e35 on gradients of 2e5 size (the update overflows unless refused), clip by
+    // value over an infinite gradient, a refused step with dropout; a schedule whose rate
+    // overflows to infinity on the second step (1e30 · 1e30); a weight decay whose product
+    // w·wd·lr overflows (wd 1e30, lr 1e10).
     let mut huge = plain;
     huge[0] = 1e35;
     for (kind, name) in OPT_KINDS {
-        let variants: &[(u8, &str)] = if kind == OPT_RMSPROP {
-            &[(0, ""), (OPT_CENTERED, "_centered")]
-        } else {
-            &[(0, "")]
-        };
-        for &(variant, suffix) in variants {
+        let mut variants = vec![
+            (0, ""),
+            (OPT_WEIGHT_DECAY, "_weight_decay"),
+            (
+                OPT_WEIGHT_DECAY | OPT_EXCEPT_BIASES,
+                "_weight_decay_except_biases",
+            ),
+        ];
+        if kind == OPT_RMSPROP {
+            variants.push((OPT_CENTERED, "_centered"));
+        }
+        if kind == OPT_ADAMW {
+            variants.push((OPT_EXCEPT_BIASES, "_except_biases"));
+        }
+        for (variant, suffix) in variants {
             for (scheduled, prefix) in [(0, ""), (OPT_SCHEDULED, "scheduled_")] {
                 let optimizer = kind | variant | scheduled;
                 let name = format!("{prefix}{name}{suffix}");
@@ -218,6 +230,24 @@ fn main() {
                     optimizer,
                     &[([f32::NAN, 0.0, 1.0, 2.0], 0)],
                     &[],
+                );
+            }
+            if variant & OPT_WEIGHT_DECAY != 0 {
+                let mut decay = plain;
+                decay[0] = 1e10;
+                let mut input = StepInput {
+                    flags: STEP_SOFTMAX | checked,
+                    hyper: decay,
+                    optimizer: kind | variant,
+                    settings: SETTINGS,
+                    rows: vec![([1.0, -1.0, 0.5, 0.0], 1)],
+                    overrides: vec![],
+                };
+                input.settings[3] = 1e30;
+                write(
+                    "step",
+                    &format!("{name}{suffix}_overflows"),
+                    &input.encode(),
                 );
             }
             let mut overflowing = plain;

@@ -1,6 +1,6 @@
-//! Whole `fit` runs of a small network with any optimizer on data and hyper-parameters from
-//! the fuzzer (the `step` target's layout and construction, whose regressions seed this
-//! one; flag bit 6 skips refused steps instead of failing, bit 7 turns shuffling off, the
+//! Whole `fit` runs of a small network with any optimizer (as `step`) on data and
+//! hyper-parameters from the fuzzer (the `step` target's layout and construction, whose
+//! regressions seed this one; flag bit 6 skips refused steps instead of failing, bit 7 turns shuffling off, the
 //! warm-up bit trains 3 epochs with early stopping on the training loss and the best weights
 //! restored). Asserts: no panic; with checked updates and finite starting parameters, every
 //! parameter and optimizer state value is finite after the run, whether it ended with an

@@ -1,8 +1,8 @@
-//! One training step of a small network with any optimizer (plain or scheduled) on data and
-//! hyper-parameters from the fuzzer (layout and construction in `src/lib.rs`). Asserts: no
-//! panic; a refused step leaves the parameters, the optimizer's state and the generator bit
-//! for bit as they were; an accepted step with checked updates leaves every parameter and
-//! state value finite.
+//! One training step of a small network with any optimizer (plain or scheduled, with or
+//! without weight decay) on data and hyper-parameters from the fuzzer (layout and
+//! construction in `src/lib.rs`). Asserts: no panic; a refused step leaves the parameters,
+//! the optimizer's state and the generator bit for bit as they were; an accepted step with
+//! checked updates leaves every parameter and state value finite.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

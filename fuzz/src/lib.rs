@@ -55,8 +55,8 @@ impl Writer {
 // |---|---|
 // | 1 | flags: bit 0 head (0 softmax + sparse cross-entropy, 1 one logit + BCE from logits); bit 1 checked updates; bits 2-3 clipping (none, value, norm, global norm); bit 4 zero the parameters before the overrides; bit 5 one warm-up step first (`fit`: bits 6-7 too) |
 // | 4 × 6 | learning rate, ε, l1, l2 (first layer's kernel), dropout rate, clipping limit |
-// | 1 | optimizer: bits 0-2 the kind ([`OPT_ADAM`] ...), bit 3 RMSprop centered, bit 4 the settings' betas for Adam and Nadam (else Keras'), bit 5 wrapped in [`Scheduled`] with an [`ExponentialDecay`] from the learning rate |
-// | 4 × 3 | the optimizer's settings: `a`, `b` (see [`OPT_ADAM`] ...) and the schedule's decay rate per step |
+// | 1 | optimizer: bits 0-2 the kind ([`OPT_ADAM`] ...), bit 3 RMSprop centered, bit 4 the settings' betas for Adam and Nadam (else Keras'), bit 5 wrapped in [`Scheduled`] with an [`ExponentialDecay`] from the learning rate, bit 6 Keras' weight decay ([`WeightDecay`], inside the schedule), bit 7 the biases excluded from it (and from AdamW's) |
+// | 4 × 4 | the optimizer's settings: `a`, `b` (see [`OPT_ADAM`] ...), the schedule's decay rate per step, the weight decay |
 // | 1 | rows − 1 (mod 4) |
 // | 17 per row | 4 × f32 sample, u8 label |
 // | 1 | number of parameter overrides |
@@ -91,6 +91,8 @@ pub const OPT_NADAM: u8 = 7;
 pub const OPT_CENTERED: u8 = 1 << 3;
 pub const OPT_BETAS: u8 = 1 << 4;
 pub const OPT_SCHEDULED: u8 = 1 << 5;
+pub const OPT_WEIGHT_DECAY: u8 = 1 << 6;
+pub const OPT_EXCEPT_BIASES: u8 = 1 << 7;
 /// Every kind, for the regression writer.
 pub const OPT_KINDS: [(u8, &str); 8] = [
     (OPT_ADAM, "adam"),
@@ -131,8 +133,8 @@ pub struct StepInput {
     pub hyper: [f32; 6],
     /// The optimizer byte.
     pub optimizer: u8,
-    /// `a`, `b`, the schedule's decay rate.
-    pub settings: [f32; 3],
+    /// `a`, `b`, the schedule's decay rate, the weight decay.
+    pub settings: [f32; 4],
     pub rows: Vec<([f32; 4], u8)>,
     pub overrides: Vec<(u16, f32)>,
 }
@@ -249,7 +251,7 @@ fn with_optimizer<N, L>(
     L: Loss<N::OutputActivation, N::Output>,
 {
     let [learning_rate, epsilon, ..] = input.hyper;
-    let [a, b, _] = input.settings;
+    let [a, b, ..] = input.settings;
     let betas = input.optimizer & OPT_BETAS != 0;
     let case = Case {
         input,
@@ -273,7 +275,10 @@ fn with_optimizer<N, L>(
         OPT_SGD => case.run(Sgd::new(learning_rate), checker),
         OPT_SGD_MOMENTUM => case.run(SgdMomentum::new(learning_rate, a, false), checker),
         OPT_NESTEROV => case.run(SgdMomentum::new(learning_rate, a, true), checker),
-        OPT_ADAMW => case.run(AdamW::new(learning_rate, a), checker),
+        OPT_ADAMW => case.run(
+            AdamW::new(learning_rate, a).map(|o| o.with_decayed(decayed(input))),
+            checker,
+        ),
         OPT_RMSPROP => case.run(
             RMSprop::new(learning_rate)
                 .and_then(|o| o.with_epsilon(epsilon))
@@ -292,6 +297,15 @@ fn with_optimizer<N, L>(
     }
 }
 
+/// The tensors a weight decay applies to.
+fn decayed(input: &StepInput) -> DecayedTensors {
+    if input.optimizer & OPT_EXCEPT_BIASES != 0 {
+        DecayedTensors::EXCEPT_BIASES
+    } else {
+        DecayedTensors::ALL
+    }
+}
+
 /// An input's network, loss and targets, waiting for an optimizer.
 struct Case<'a, N: Network, L: Loss<N::OutputActivation, N::Output>> {
     input: &'a StepInput,
@@ -306,7 +320,7 @@ where
     N::Workspace<4>: Copy,
     L: Loss<N::OutputActivation, N::Output>,
 {
-    /// Wraps the optimizer in a schedule if the input asks, then builds the case.
+    /// Adds Keras' weight decay if the input asks, then goes on to [`Case::schedule`].
     fn run<O: Optimizer<N::Params> + Copy>(
         self,
         optimizer: Result<O, Error>,
@@ -315,11 +329,24 @@ where
         let Ok(optimizer) = optimizer else {
             return;
         };
+        if self.input.optimizer & OPT_WEIGHT_DECAY == 0 {
+            return self.schedule(optimizer, checker);
+        }
+        let [.., weight_decay] = self.input.settings;
+        let Ok(decaying) = WeightDecay::new(optimizer, weight_decay) else {
+            return;
+        };
+        let decaying = decaying.with_decayed(decayed(self.input));
+        self.schedule(decaying, checker);
+    }
+
+    /// Wraps the optimizer in a schedule if the input asks, then builds the case.
+    fn schedule<O: Optimizer<N::Params> + Copy>(self, optimizer: O, checker: &mut impl CheckCase) {
         if self.input.optimizer & OPT_SCHEDULED == 0 {
             return self.build(optimizer, checker);
         }
         let [learning_rate, ..] = self.input.hyper;
-        let [_, _, decay_rate] = self.input.settings;
+        let [_, _, decay_rate, _] = self.input.settings;
         let Ok(schedule) = ExponentialDecay::new(learning_rate, 1, decay_rate, false) else {
             return;
         };

@@ -1,9 +1,11 @@
 //! The active kernel set of a default x86_64 build with the `std` feature: each dense
-//! product and the Adam update asks [`Avx2Fma::detect`] (one cached atomic load) and runs
-//! the AVX2 + FMA kernels of [`avx2`](super::avx2) where the CPU has them, `wide`'s SSE2
-//! kernels of [`simd`](super::simd) elsewhere. The activations are `simd`'s.
+//! product and the Adam update asks the CPU's level (one cached atomic load,
+//! [`Avx512::detect`], then [`Avx2Fma::detect`] on CPUs without AVX-512) and runs the
+//! AVX-512 kernels of [`avx2`](super::avx2) where the CPU has AVX-512F/DQ, its AVX2 + FMA
+//! kernels where it has those, `wide`'s SSE2 kernels of [`simd`](super::simd) elsewhere.
+//! The activations are `simd`'s.
 
-use super::avx2::Avx2Fma;
+use super::avx2::{Avx2Fma, Avx512};
 use super::{AdamStep, Shape, simd};
 use crate::penalty::Regularizer;
 
@@ -12,7 +14,7 @@ pub use simd::{
     relu_derivative, sigmoid, sigmoid_derivative, softmax, tanh, tanh_derivative,
 };
 
-/// [`simd::dense_forward`], with AVX2 + FMA where the CPU has them.
+/// [`simd::dense_forward`], with AVX-512 or AVX2 + FMA where the CPU has them.
 #[inline]
 pub fn dense_forward(
     input: &[f32],
@@ -21,22 +23,28 @@ pub fn dense_forward(
     output: &mut [f32],
     shape: Shape,
 ) {
+    if let Some(cpu) = Avx512::detect() {
+        return cpu.dense_forward(input, weights, bias, output, shape);
+    }
     match Avx2Fma::detect() {
         Some(cpu) => cpu.dense_forward(input, weights, bias, output, shape),
         None => simd::dense_forward(input, weights, bias, output, shape),
     }
 }
 
-/// [`simd::dense_input_gradient`], with AVX2 + FMA where the CPU has them.
+/// [`simd::dense_input_gradient`], with AVX-512 or AVX2 + FMA where the CPU has them.
 #[inline]
 pub fn dense_input_gradient(d_output: &[f32], weights: &[f32], d_input: &mut [f32], shape: Shape) {
+    if let Some(cpu) = Avx512::detect() {
+        return cpu.dense_input_gradient(d_output, weights, d_input, shape);
+    }
     match Avx2Fma::detect() {
         Some(cpu) => cpu.dense_input_gradient(d_output, weights, d_input, shape),
         None => simd::dense_input_gradient(d_output, weights, d_input, shape),
     }
 }
 
-/// [`simd::dense_weight_gradient`], with AVX2 + FMA where the CPU has them.
+/// [`simd::dense_weight_gradient`], with AVX-512 or AVX2 + FMA where the CPU has them.
 #[inline]
 pub fn dense_weight_gradient(
     d_output: &[f32],
@@ -46,13 +54,16 @@ pub fn dense_weight_gradient(
     shape: Shape,
     penalty: Regularizer,
 ) -> f32 {
+    if let Some(cpu) = Avx512::detect() {
+        return cpu.dense_weight_gradient(d_output, input, weights, d_weights, shape, penalty);
+    }
     match Avx2Fma::detect() {
         Some(cpu) => cpu.dense_weight_gradient(d_output, input, weights, d_weights, shape, penalty),
         None => simd::dense_weight_gradient(d_output, input, weights, d_weights, shape, penalty),
     }
 }
 
-/// [`simd::dense_bias_gradient`], with AVX2 + FMA where the CPU has them.
+/// [`simd::dense_bias_gradient`], with AVX-512 or AVX2 + FMA where the CPU has them.
 #[inline]
 pub fn dense_bias_gradient(
     d_output: &[f32],
@@ -61,13 +72,17 @@ pub fn dense_bias_gradient(
     rows: usize,
     penalty: Regularizer,
 ) -> f32 {
+    if let Some(cpu) = Avx512::detect() {
+        return cpu.dense_bias_gradient(d_output, bias, d_bias, rows, penalty);
+    }
     match Avx2Fma::detect() {
         Some(cpu) => cpu.dense_bias_gradient(d_output, bias, d_bias, rows, penalty),
         None => simd::dense_bias_gradient(d_output, bias, d_bias, rows, penalty),
     }
 }
 
-/// [`simd::adam_update`], with AVX2 where the CPU has it (the same bits either way).
+/// [`simd::adam_update`], with AVX-512 or AVX2 where the CPU has them (the same bits
+/// either way).
 #[inline]
 pub fn adam_update(
     weights: &mut [f32],
@@ -76,6 +91,9 @@ pub fn adam_update(
     v: &mut [f32],
     step: AdamStep,
 ) {
+    if let Some(cpu) = Avx512::detect() {
+        return cpu.adam_update(weights, grads, m, v, step);
+    }
     match Avx2Fma::detect() {
         Some(cpu) => cpu.adam_update(weights, grads, m, v, step),
         None => simd::adam_update(weights, grads, m, v, step),

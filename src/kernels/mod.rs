@@ -7,13 +7,13 @@
 //! - [`simd`]: register-blocked loops on `wide` vectors with scalar tails.
 //!
 //! - `avx2` (x86_64 with the `std` feature, in builds without AVX2 + FMA enabled): the
-//!   dense products and Adam of [`simd`] compiled again for AVX2 + FMA, behind a detection
-//!   token (`kernels::avx2::Avx2Fma`).
+//!   dense products and Adam of [`simd`] compiled again for AVX2 + FMA and for AVX-512,
+//!   behind detection tokens (`kernels::avx2::Avx2Fma`, `kernels::avx2::Avx512`).
 //!
 //! The functions at this module's root are the active set, chosen at compile time, except
 //! in builds with `avx2` ([`DISPATCHED`]): there the dense products and Adam ask the CPU
-//! (once; later calls read a cached answer) and run `avx2`'s kernels where it has AVX2 +
-//! FMA, [`simd`]'s elsewhere.
+//! (once; later calls read a cached answer) and run `avx2`'s AVX-512 kernels where it has
+//! AVX-512F/DQ, its AVX2 + FMA kernels where it has those, [`simd`]'s elsewhere.
 //!
 //! # Layout
 //! Matrices are row-major flat slices. A batch of `rows` samples of width `n` is
@@ -49,15 +49,15 @@ pub use simd::*;
 
 /// True when the dense products and Adam are chosen at run time: a build for x86_64 with
 /// the `std` feature and without AVX2 + FMA enabled at compile time runs the
-/// AVX2 + FMA kernels of `kernels::avx2` on CPUs that have them, the [`simd`] ones
-/// elsewhere.
+/// AVX-512 or AVX2 + FMA kernels of `kernels::avx2` on CPUs that have them, the [`simd`]
+/// ones elsewhere.
 pub const DISPATCHED: bool = cfg!(simd_dispatch);
 
 /// True when the active set is [`simd`].
 pub const SIMD_ACTIVE: bool = cfg!(all(not(feature = "scalar"), simd_by_default));
 
 /// Work outside the kernels whose loops the compiler vectorizes, which a build with run-time
-/// dispatch compiles again for AVX2 (`kernels::avx2`): e.g. the dropout masks' bit
+/// dispatch compiles again for AVX2 and AVX-512 (`kernels::avx2`): e.g. the dropout masks' bit
 /// extraction, for which SSE2 has no per-lane shifts. `run` must be `#[inline(always)]`, so
 /// that its body is compiled inside the function that enables the features.
 pub(crate) trait Work {
@@ -67,10 +67,14 @@ pub(crate) trait Work {
     fn run(self) -> Self::Output;
 }
 
-/// Does `work`: in a function compiled for AVX2 + FMA where the build dispatches
+/// Does `work`: in a function compiled for AVX-512 or AVX2 + FMA where the build dispatches
 /// ([`DISPATCHED`]) and the CPU has them, inline otherwise.
 #[inline(always)]
 pub(crate) fn vectorized<W: Work>(work: W) -> W::Output {
+    #[cfg(simd_dispatch)]
+    if let Some(cpu) = avx2::Avx512::detect() {
+        return cpu.run(work);
+    }
     #[cfg(simd_dispatch)]
     if let Some(cpu) = avx2::Avx2Fma::detect() {
         return cpu.run(work);

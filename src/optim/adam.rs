@@ -554,8 +554,9 @@ impl<P: Parameters> Optimizer<P> for Adam<P> {
 /// over [`Adam`].
 ///
 /// ```
-/// use microtrain::{AdamW, DecayedTensors, DenseParams};
-/// const ADAMW: Result<AdamW<DenseParams<4, 2>>, microtrain::Error> = match AdamW::new(1e-3, 1e-2) {
+/// use microtrain::{AdamW, DecayedTensors, DenseParams, Error};
+/// // PyTorch: AdamW([{"params": kernels}, {"params": biases, "weight_decay": 0}]).
+/// const ADAMW: Result<AdamW<DenseParams<4, 2>>, Error> = match AdamW::new(1e-3, 1e-2) {
 ///     Ok(adamw) => Ok(adamw.with_decayed(DecayedTensors::EXCEPT_BIASES)),
 ///     Err(e) => Err(e),
 /// };
@@ -647,7 +648,7 @@ impl<P: Parameters> Optimizer<P> for AdamW<P> {
             m,
             v,
             |(w, keep), g, m, v| {
-                // A tensor left out multiplies by nothing, not by 1: its step is Adam's.
+                // A factor of 1 (a tensor left out, or no decay) is skipped: `x·1` is `x`.
                 if keep != 1.0 {
                     w.iter_mut().for_each(|x| *x *= keep);
                 }

@@ -95,7 +95,9 @@ impl DecayedTensors {
 /// continues without one and the other way round. An optimizer without weight decay is
 /// not wrapped and pays nothing; a wrapped one pays one multiply-subtract per decayed
 /// value and step, and its [`Optimizer::update_is_finite`] checks the inner update on a
-/// decayed copy of the parameters, `4·P::COUNT` bytes of stack during a checked step.
+/// decayed copy of the parameters: `size_of::<P>()` bytes of stack during a checked step
+/// (exact, where a bound on the decayed values would need each optimizer's check to know
+/// the decay).
 ///
 /// ```
 /// use microtrain::*;
@@ -225,5 +227,21 @@ impl<P: Parameters, O: Optimizer<P>> Optimizer<P> for WeightDecay<O> {
     /// The inner optimizer's: a weight decay changes no state ([`StateTag`]).
     fn state_tag(&self) -> StateTag {
         self.optimizer.state_tag()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::DenseParams;
+    use crate::optim::{Adam, Sgd};
+
+    /// What README's memory section says a weight decay adds.
+    #[test]
+    fn a_weight_decay_adds_at_most_24_bytes() {
+        let added = |optimizer: usize, wrapped: usize| wrapped - optimizer;
+        type A = Adam<DenseParams<4, 2>>;
+        assert!(added(size_of::<Sgd>(), size_of::<WeightDecay<Sgd>>()) <= 24);
+        assert!(added(size_of::<A>(), size_of::<WeightDecay<A>>()) <= 24);
     }
 }

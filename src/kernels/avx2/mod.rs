@@ -14,6 +14,11 @@
 //! lanes in a horizontal sum (tests compare them with the scalar set within the same
 //! bound as every SIMD kernel).
 //!
+//! On a CPU with AVX-512 (F and DQ) the dispatch takes a third instantiation instead,
+//! `avx512.rs` ([`Avx512`]): the same files again with 16 lanes, the tiles of an AVX-512
+//! build and its packed forward route (`forward_packed.rs`), which are the kernels of a
+//! `-C target-cpu=native` build on such a CPU.
+//!
 //! The activations, `softmax` and [`multiply`](super::simd::multiply) are not compiled
 //! again: they stay `wide`'s SSE2 ones (elementwise passes, a small part of a step).
 
@@ -21,8 +26,9 @@
 #![allow(clippy::arithmetic_side_effects)]
 
 mod arch;
+mod avx512;
 
-pub use arch::Avx2Fma;
+pub use arch::{Avx2Fma, Avx512};
 
 type V = arch::F32x8;
 const LANES: usize = 8;
@@ -40,6 +46,11 @@ fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// No packed forward route at 8 lanes (see `simd`'s macro of the same name).
+macro_rules! packed_route {
+    ($($tokens:tt)*) => {};
+}
+
 /// The register tiles of an `x86-64-v3` build of `simd` (16 registers).
 mod tile {
     pub const FORWARD_ROWS: usize = 2;
@@ -50,7 +61,8 @@ mod tile {
     pub const OUTER_ACCUMULATORS: usize = 8;
 }
 
-// The same files as `simd`'s own modules, on purpose: one source, two instantiations.
+// The same files as `simd`'s own modules, on purpose: one source, three instantiations
+// (`avx512` is the third).
 #[allow(clippy::duplicate_mod)]
 #[path = "../simd/adam.rs"]
 mod adam;

@@ -1,8 +1,9 @@
 //! [`dense_forward`]: tiles of dot products reduced by one shuffle tree per tile (and,
 //! with AVX-512, the packed route of [`super::forward_packed`] for large batches).
 
-#[cfg(target_feature = "avx512f")]
-use super::forward_packed::{PACKED_DEPTH, forward_packed};
+packed_route! {
+    use super::forward_packed::PACKED_DEPTH;
+}
 use super::lanes::*;
 use super::tile::*;
 use super::{LANES, V};
@@ -62,10 +63,11 @@ pub fn dense_forward(
     // The packed panel is `PACKED_VECTORS · LANES` outputs wide and costs its set-up whatever
     // the layer's width: a narrow layer (e.g. 64 → 1, measured 8–25× slower than scalar
     // there) takes the dot-product route instead.
-    #[cfg(target_feature = "avx512f")]
-    if rows >= PACKED_ROWS && inputs <= PACKED_DEPTH && outputs >= LANES {
-        forward_packed(input, weights, bias, output, rows, inputs, outputs);
-        return;
+    packed_route! {
+        if rows >= PACKED_ROWS && inputs <= PACKED_DEPTH && outputs >= LANES {
+            super::packed_forward(input, weights, bias, output, rows, inputs, outputs);
+            return;
+        }
     }
     // A layer narrower than a tile (e.g. 64 → 1) takes `LANES` rows per tile instead, so
     // that one reduction tree sums `LANES` rows of one output rather than each row's dot

@@ -20,9 +20,11 @@ type Panel = [[V; PACKED_VECTORS]; PACKED_DEPTH];
 /// The forward pass for batches of at least [`PACKED_ROWS`] rows: `W` is transposed, a
 /// panel at a time, so that each step is a broadcast input times loaded vectors of
 /// outputs, with no horizontal sums; the transposition is paid once per panel and shared
-/// by every row of the batch. Out of line, so that its 16 KiB panel is no part of the
-/// stack frame of the other routes.
-#[inline(never)]
+/// by every row of the batch. Called through the parent's `packed_forward`: out of line in
+/// `simd`, so that its 16 KiB panel is no part of the stack frame of the other routes, and
+/// inlined in the dispatched set, where a function of its own would lack the entry's target
+/// features.
+#[inline(always)]
 pub(super) fn forward_packed(
     input: &[f32],
     weights: &[f32],
@@ -145,7 +147,7 @@ fn pack(
 /// Shuffle indices (into the 32 lanes of a pair of vectors) for one stage of the 16 × 16
 /// transpose: rows `i` and `i + s` (bit `s` of `i` clear) swap their off-diagonal
 /// `s`-wide blocks; `upper` selects the row with the bit set.
-const fn transpose_indices(s: u32, upper: bool) -> wide::u32x16 {
+const fn transpose_indices(s: u32, upper: bool) -> [u32; 16] {
     const fn source(s: u32, upper: bool, j: u32) -> u32 {
         match (upper, j & s == 0) {
             (false, true) => j,
@@ -157,7 +159,7 @@ const fn transpose_indices(s: u32, upper: bool) -> wide::u32x16 {
     macro_rules! lanes {
         ($($j:literal)*) => { [$(source(s, upper, $j)),*] };
     }
-    wide::u32x16::new(lanes!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15))
+    lanes!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 }
 
 /// `LANES` weights of row `j` from input `k` on.
@@ -170,16 +172,16 @@ fn block_row(w_rows: &[&[f32]; LANES], j: usize, k: usize) -> V {
         .map_or(V::ZERO, V::new)
 }
 
-/// One stage of the transpose, one two-source shuffle (`vpermt2ps`) per row.
+/// One stage of the transpose, one two-source shuffle (`vpermt2ps`, the parent's
+/// `shuffle_pair`) per row.
 #[inline(always)]
 fn transpose_stage<const S: usize>(v: [V; LANES]) -> [V; LANES] {
-    use wide::ShuffleExt;
     let lower = const { transpose_indices(S as u32, false) };
     let upper = const { transpose_indices(S as u32, true) };
     let at = |i: usize| v.get(i).copied().unwrap_or(V::ZERO);
     each_lane(|i| {
         let indices = if i & S == 0 { lower } else { upper };
-        [at(i & !S), at(i | S)].shuffle(indices)
+        super::shuffle_pair(at(i & !S), at(i | S), indices)
     })
 }
 

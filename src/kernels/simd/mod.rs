@@ -67,6 +67,19 @@
 use crate::kernels::{AdamStep, Shape};
 use crate::penalty::Regularizer;
 
+/// Expands its tokens where this instantiation of the kernels has the packed forward route
+/// (`forward_packed.rs`: 16 lanes, AVX-512), to nothing elsewhere. A macro rather than a
+/// `cfg`, because the route's files are compiled again for run-time dispatch
+/// (`kernels::avx2`), where the target features of the build do not say which route exists.
+#[cfg(target_feature = "avx512f")]
+macro_rules! packed_route {
+    ($($tokens:tt)*) => { $($tokens)* };
+}
+#[cfg(not(target_feature = "avx512f"))]
+macro_rules! packed_route {
+    ($($tokens:tt)*) => {};
+}
+
 mod activation;
 mod adam;
 mod forward;
@@ -119,6 +132,31 @@ pub(super) fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
     return [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)];
     #[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
     return [f(0), f(1), f(2), f(3)];
+}
+
+/// The lanes of `(a, b)` (32 of them) picked by `indices`: one `vpermt2ps`. The packed
+/// forward route's transpose (`forward_packed.rs`).
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+fn shuffle_pair(a: V, b: V, indices: [u32; 16]) -> V {
+    use wide::ShuffleExt;
+    [a, b].shuffle(wide::u32x16::new(indices))
+}
+
+/// The packed forward route (`forward_packed.rs`) in a function of its own, never inlined:
+/// its 16 KiB panel stays out of the other routes' stack frames.
+#[cfg(target_feature = "avx512f")]
+#[inline(never)]
+fn packed_forward(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+) {
+    forward_packed::forward_packed(input, weights, bias, output, rows, inputs, outputs)
 }
 
 /// Runs `f` in a function of its own that is never inlined: where a kernel keeps a part out

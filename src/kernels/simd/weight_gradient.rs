@@ -71,9 +71,16 @@ impl PenaltySums {
 
     #[inline(always)]
     fn loss(&self, penalty: Regularizer) -> f32 {
-        let total = |chains: &[V; CHAINS], tail: f32| {
-            chains.iter().fold(V::ZERO, |s, c| s + *c).reduce_add() + tail
-        };
+        // A function and a loop, not a closure and `Iterator::fold`: in the dispatched sets
+        // LLVM left those out of line, compiled without the entries' target features.
+        #[inline(always)]
+        fn total(chains: &[V; CHAINS], tail: f32) -> f32 {
+            let mut sum = V::ZERO;
+            for c in chains {
+                sum += *c;
+            }
+            sum.reduce_add() + tail
+        }
         let square = penalty.l2_factor() * total(&self.square, self.square_tail);
         if penalty.l1_factor() == 0.0 {
             // As the scalar set: L2 alone does not look at `Σ|w|` (0·∞ would be NaN).
