@@ -18,7 +18,7 @@ use crate::math;
 /// in Keras' `f32` arithmetic: the betas are `f64` (Keras' are Python floats), the moments'
 /// rates `1 - β` are computed in `f64` and rounded once (`f32(1 - 0.999)`, not
 /// `1 - f32(0.999)`, which is 1.3e-5 smaller), and `β^t` is `powf(f32(β), f32(t))` as JAX
-/// evaluates it ([`power`](super::power) has the algorithm and why it matters), with
+/// evaluates it (a port of glibc's algorithm; the `optim::power` module says why it matters), with
 /// `t = iterations + 1`. After 20 steps the weights are Keras' bit for bit
 /// (`tests/keras_optimizers.rs`). A step gets those powers from the previous step's for a
 /// couple of dozen `f32` operations, and only about one step in a hundred (and one in a

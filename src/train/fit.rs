@@ -356,7 +356,7 @@ where
     /// training sample: each epoch's order is a Fisher–Yates shuffle of the sample indices
     /// ([`rng::shuffle_indices`](crate::rng::shuffle_indices)), uniform over all orders, for
     /// one random draw and a swap per sample, where the default
-    /// [`Permutation`](crate::rng::Permutation) needs no memory but hashes `log2 n + 16`
+    /// [`Permutation`] needs no memory but hashes `log2 n + 16`
     /// rounds per sample (on a Cortex-M4F, about 600 instructions per sample for Iris'
     /// 120, 5 % of a step without a dropout layer's). The buffer is `2·n` bytes of the
     /// caller's RAM (a `static` in firmware), not counted in [`Trainer::RAM_BYTES`]; what
