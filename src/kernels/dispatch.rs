@@ -3,16 +3,42 @@
 //! [`Avx512::detect`], then [`Avx2Fma::detect`] on CPUs without AVX-512) and runs the
 //! AVX-512 kernels of [`avx2`](super::avx2) where the CPU has AVX-512F/DQ, its AVX2 + FMA
 //! kernels where it has those, `wide`'s SSE2 kernels of [`simd`](super::simd) elsewhere.
-//! The activations are `simd`'s.
+//! The piecewise activations, every derivative and `multiply` take the same levels (the
+//! same bits at each: they are the scalar kernels' operations lane by lane); `sigmoid`,
+//! `tanh` and `softmax`, which evaluate `exp`, are `simd`'s SSE2 ones.
 
 use super::avx2::{Avx2Fma, Avx512};
 use super::{AdamStep, Shape, simd};
 use crate::penalty::Regularizer;
 
-pub use simd::{
-    LANES, TRANSCENDENTAL_MAX_ULPS, leaky_relu, leaky_relu_derivative, multiply, relu,
-    relu_derivative, sigmoid, sigmoid_derivative, softmax, tanh, tanh_derivative,
-};
+pub use simd::{LANES, TRANSCENDENTAL_MAX_ULPS, sigmoid, softmax, tanh};
+
+/// Elementwise kernels that run at the widest level the CPU has, `simd`'s elsewhere.
+macro_rules! elementwise {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[doc = concat!("[`simd::", stringify!($name), "`], with AVX-512 or AVX2 where the CPU has them (the same bits either way).")]
+        #[inline]
+        pub fn $name($($arg: $ty),*) {
+            if let Some(cpu) = Avx512::detect() {
+                return cpu.$name($($arg),*);
+            }
+            match Avx2Fma::detect() {
+                Some(cpu) => cpu.$name($($arg),*),
+                None => simd::$name($($arg),*),
+            }
+        }
+    )*};
+}
+
+elementwise! {
+    relu(values: &mut [f32]);
+    relu_derivative(values: &mut [f32]);
+    leaky_relu(values: &mut [f32], alpha: f32);
+    leaky_relu_derivative(values: &mut [f32], alpha: f32);
+    sigmoid_derivative(values: &mut [f32]);
+    tanh_derivative(values: &mut [f32]);
+    multiply(values: &mut [f32], factors: &[f32]);
+}
 
 /// [`simd::dense_forward`], with AVX-512 or AVX2 + FMA where the CPU has them.
 #[inline]

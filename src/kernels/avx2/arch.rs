@@ -202,6 +202,22 @@ entries! {
     /// (its operations are the scalar kernel's, lane by lane, with the same flushes).
     fn adam_update = crate::kernels::avx2::adam::adam_update,
         (weights: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], step: AdamStep);
+    /// [`simd::relu`](crate::kernels::simd::relu) at this level (the scalar kernel's bits).
+    fn relu = crate::kernels::avx2::activation::relu, (values: &mut [f32]);
+    /// [`simd::relu_derivative`](crate::kernels::simd::relu_derivative) at this level.
+    fn relu_derivative = crate::kernels::avx2::activation::relu_derivative, (values: &mut [f32]);
+    /// [`simd::leaky_relu`](crate::kernels::simd::leaky_relu) at this level.
+    fn leaky_relu = crate::kernels::avx2::activation::leaky_relu, (values: &mut [f32], alpha: f32);
+    /// [`simd::leaky_relu_derivative`](crate::kernels::simd::leaky_relu_derivative) at this
+    /// level.
+    fn leaky_relu_derivative = crate::kernels::avx2::activation::leaky_relu_derivative,
+        (values: &mut [f32], alpha: f32);
+    /// [`simd::sigmoid_derivative`](crate::kernels::simd::sigmoid_derivative) at this level.
+    fn sigmoid_derivative = crate::kernels::avx2::activation::sigmoid_derivative, (values: &mut [f32]);
+    /// [`simd::tanh_derivative`](crate::kernels::simd::tanh_derivative) at this level.
+    fn tanh_derivative = crate::kernels::avx2::activation::tanh_derivative, (values: &mut [f32]);
+    /// [`simd::multiply`](crate::kernels::simd::multiply) at this level.
+    fn multiply = crate::kernels::avx2::activation::multiply, (values: &mut [f32], factors: &[f32]);
 }
 
 entries! {
@@ -227,6 +243,22 @@ entries! {
     /// [`simd::adam_update`](crate::kernels::simd::adam_update) with AVX-512: the same bits.
     fn adam_update = crate::kernels::avx2::avx512::adam::adam_update,
         (weights: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], step: AdamStep);
+    /// [`simd::relu`](crate::kernels::simd::relu) at this level (the scalar kernel's bits).
+    fn relu = crate::kernels::avx2::avx512::activation::relu, (values: &mut [f32]);
+    /// [`simd::relu_derivative`](crate::kernels::simd::relu_derivative) at this level.
+    fn relu_derivative = crate::kernels::avx2::avx512::activation::relu_derivative, (values: &mut [f32]);
+    /// [`simd::leaky_relu`](crate::kernels::simd::leaky_relu) at this level.
+    fn leaky_relu = crate::kernels::avx2::avx512::activation::leaky_relu, (values: &mut [f32], alpha: f32);
+    /// [`simd::leaky_relu_derivative`](crate::kernels::simd::leaky_relu_derivative) at this
+    /// level.
+    fn leaky_relu_derivative = crate::kernels::avx2::avx512::activation::leaky_relu_derivative,
+        (values: &mut [f32], alpha: f32);
+    /// [`simd::sigmoid_derivative`](crate::kernels::simd::sigmoid_derivative) at this level.
+    fn sigmoid_derivative = crate::kernels::avx2::avx512::activation::sigmoid_derivative, (values: &mut [f32]);
+    /// [`simd::tanh_derivative`](crate::kernels::simd::tanh_derivative) at this level.
+    fn tanh_derivative = crate::kernels::avx2::avx512::activation::tanh_derivative, (values: &mut [f32]);
+    /// [`simd::multiply`](crate::kernels::simd::multiply) at this level.
+    fn multiply = crate::kernels::avx2::avx512::activation::multiply, (values: &mut [f32], factors: &[f32]);
 }
 
 /// Executes an AVX / AVX2 / FMA intrinsic.
@@ -304,6 +336,11 @@ impl F32x8 {
     #[inline(always)]
     pub fn simd_lt(self, other: Self) -> Self {
         Self(avx!(_mm256_cmp_ps::<_CMP_LT_OQ>(self.0, other.0)))
+    }
+
+    #[inline(always)]
+    pub fn simd_le(self, other: Self) -> Self {
+        Self(avx!(_mm256_cmp_ps::<_CMP_LE_OQ>(self.0, other.0)))
     }
 
     #[inline(always)]
@@ -419,6 +456,11 @@ impl F32x16 {
     #[inline(always)]
     pub fn simd_lt(self, other: Self) -> Self {
         Self::expand(avx512!(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, other.0)))
+    }
+
+    #[inline(always)]
+    pub fn simd_le(self, other: Self) -> Self {
+        Self::expand(avx512!(_mm512_cmp_ps_mask::<_CMP_LE_OQ>(self.0, other.0)))
     }
 
     #[inline(always)]
@@ -709,6 +751,103 @@ mod tests {
                 assert_eq!(bits(&wa), bits(&we), "{} adam weights n {n}", level.name);
                 assert_eq!(bits(&ma), bits(&me), "{} adam m n {n}", level.name);
                 assert_eq!(bits(&va), bits(&ve), "{} adam v n {n}", level.name);
+            }
+        }
+    }
+
+    /// Every dispatched level's elementwise kernels (the piecewise activations, the
+    /// derivatives and `multiply`) against their scalar twins, bit for bit, on lengths
+    /// around 8 and 16 lanes, with -0, infinities, NaN and subnormals among the values.
+    #[test]
+    fn each_level_matches_the_scalar_elementwise_twins_on_odd_sizes() {
+        const SIZES: [usize; 13] = [0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 65, 100];
+        let special = [
+            -0.0,
+            0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            1e-40,
+            -1e-40,
+        ];
+        let value = |k: usize| match special.get(k % 23) {
+            Some(&s) => s,
+            None => ((k * 7919 + 17) % 1009) as f32 / 101.0 - 5.0,
+        };
+        let values = |n: usize, salt: usize| -> std::vec::Vec<f32> {
+            (0..n).map(|k| value(k + 5 * salt)).collect()
+        };
+        type Unary = fn(&mut [f32]);
+        type WithAlpha = fn(&mut [f32], f32);
+        type Binary = fn(&mut [f32], &[f32]);
+        macro_rules! level {
+            ($token:ident) => {{
+                let unary: [(&str, Unary, Unary); 4] = [
+                    (
+                        "relu",
+                        |v| $token::detect().map_or((), |c| c.relu(v)),
+                        scalar::relu,
+                    ),
+                    (
+                        "relu_derivative",
+                        |v| $token::detect().map_or((), |c| c.relu_derivative(v)),
+                        scalar::relu_derivative,
+                    ),
+                    (
+                        "sigmoid_derivative",
+                        |v| $token::detect().map_or((), |c| c.sigmoid_derivative(v)),
+                        scalar::sigmoid_derivative,
+                    ),
+                    (
+                        "tanh_derivative",
+                        |v| $token::detect().map_or((), |c| c.tanh_derivative(v)),
+                        scalar::tanh_derivative,
+                    ),
+                ];
+                let with_alpha: [(&str, WithAlpha, WithAlpha); 2] = [
+                    (
+                        "leaky_relu",
+                        |v, a| $token::detect().map_or((), |c| c.leaky_relu(v, a)),
+                        scalar::leaky_relu,
+                    ),
+                    (
+                        "leaky_relu_derivative",
+                        |v, a| $token::detect().map_or((), |c| c.leaky_relu_derivative(v, a)),
+                        scalar::leaky_relu_derivative,
+                    ),
+                ];
+                let multiply: Binary = |v, f| $token::detect().map_or((), |c| c.multiply(v, f));
+                (stringify!($token), unary, with_alpha, multiply)
+            }};
+        }
+        let mut levels = std::vec::Vec::new();
+        if Avx2Fma::detect().is_some() {
+            levels.push(level!(Avx2Fma));
+        }
+        if Avx512::detect().is_some() {
+            levels.push(level!(Avx512));
+        }
+        for (name, unary, with_alpha, multiply) in levels {
+            for n in SIZES {
+                let x = values(n, 1);
+                for (kernel, dispatched, twin) in unary {
+                    let (mut a, mut e) = (x.clone(), x.clone());
+                    dispatched(&mut a);
+                    twin(&mut e);
+                    assert_eq!(bits(&a), bits(&e), "{name} {kernel} n {n}");
+                }
+                for (kernel, dispatched, twin) in with_alpha {
+                    let (mut a, mut e) = (x.clone(), x.clone());
+                    dispatched(&mut a, 0.01);
+                    twin(&mut e, 0.01);
+                    assert_eq!(bits(&a), bits(&e), "{name} {kernel} n {n}");
+                }
+                // Factors one shorter: the kernel stops at the shorter slice.
+                let f = values(n.saturating_sub(1), 2);
+                let (mut a, mut e) = (x.clone(), x.clone());
+                multiply(&mut a, &f);
+                scalar::multiply(&mut e, &f);
+                assert_eq!(bits(&a), bits(&e), "{name} multiply n {n}");
             }
         }
     }

@@ -81,6 +81,9 @@ mod tile {
 
 // The same files as `simd`'s own modules, on purpose: one source, three instantiations.
 #[allow(clippy::duplicate_mod)]
+#[path = "../simd/activation.rs"]
+pub(super) mod activation;
+#[allow(clippy::duplicate_mod)]
 #[path = "../simd/adam.rs"]
 pub(super) mod adam;
 #[allow(clippy::duplicate_mod)]

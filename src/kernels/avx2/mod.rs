@@ -64,6 +64,9 @@ mod tile {
 // The same files as `simd`'s own modules, on purpose: one source, three instantiations
 // (`avx512` is the third).
 #[allow(clippy::duplicate_mod)]
+#[path = "../simd/activation.rs"]
+mod activation;
+#[allow(clippy::duplicate_mod)]
 #[path = "../simd/adam.rs"]
 mod adam;
 #[allow(clippy::duplicate_mod)]

@@ -54,8 +54,9 @@
 //! One product per file, named as its scalar twin in [`super::scalar`]: [`dense_forward`]
 //! (`forward.rs`, with the AVX-512 packed route in `forward_packed.rs`),
 //! [`dense_input_gradient`] (`input_gradient.rs`), [`dense_weight_gradient`] and
-//! [`dense_bias_gradient`] (`weight_gradient.rs`), the activations and [`multiply`]
-//! (`activation.rs`), [`adam_update`] (`adam.rs`); `lanes.rs` holds the vector helpers
+//! [`dense_bias_gradient`] (`weight_gradient.rs`), the piecewise activations, the derivatives
+//! and [`multiply`] (`activation.rs`), [`sigmoid`], [`tanh`] and [`softmax`]
+//! (`transcendental.rs`), [`adam_update`] (`adam.rs`); `lanes.rs` holds the vector helpers
 //! they share.
 
 // Index arithmetic here is audited instead of linted: every row count is first clamped to
@@ -87,12 +88,14 @@ mod forward;
 mod forward_packed;
 mod input_gradient;
 mod lanes;
+mod transcendental;
 mod weight_gradient;
 
 pub use activation::{
-    leaky_relu, leaky_relu_derivative, multiply, relu, relu_derivative, sigmoid,
-    sigmoid_derivative, softmax, tanh, tanh_derivative,
+    leaky_relu, leaky_relu_derivative, multiply, relu, relu_derivative, sigmoid_derivative,
+    tanh_derivative,
 };
+pub use transcendental::{sigmoid, softmax, tanh};
 
 #[cfg(target_feature = "avx512f")]
 type V = wide::f32x16;
