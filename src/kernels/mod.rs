@@ -7,7 +7,8 @@
 //! - [`simd`]: register-blocked loops on `wide` vectors with scalar tails.
 //!
 //! - `avx2` (x86_64 with the `std` feature, in builds without AVX2 + FMA enabled): the
-//!   dense products and Adam of [`simd`] compiled again for AVX2 + FMA and for AVX-512,
+//!   dense products, Adam and the elementwise kernels of [`simd`] (all but `sigmoid`,
+//!   `tanh` and `softmax`) compiled again for AVX2 + FMA and for AVX-512,
 //!   behind detection tokens (`kernels::avx2::Avx2Fma`, `kernels::avx2::Avx512`).
 //!
 //! The functions at this module's root are the active set, chosen at compile time, except
@@ -47,10 +48,10 @@ pub use scalar::*;
 #[cfg(all(not(feature = "scalar"), simd_by_default, not(simd_dispatch)))]
 pub use simd::*;
 
-/// True when the dense products and Adam are chosen at run time: a build for x86_64 with
-/// the `std` feature and without AVX2 + FMA enabled at compile time runs the
-/// AVX-512 or AVX2 + FMA kernels of `kernels::avx2` on CPUs that have them, the [`simd`]
-/// ones elsewhere.
+/// True when the dense products, Adam and the elementwise kernels are chosen at run time:
+/// a build for x86_64 with the `std` feature and without AVX2 + FMA enabled at compile
+/// time runs the AVX-512 or AVX2 + FMA kernels of `kernels::avx2` on CPUs that have them,
+/// the [`simd`] ones elsewhere.
 pub const DISPATCHED: bool = cfg!(simd_dispatch);
 
 /// True when the active set is [`simd`].

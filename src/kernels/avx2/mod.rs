@@ -19,8 +19,10 @@
 //! build and its packed forward route (`forward_packed.rs`), which are the kernels of a
 //! `-C target-cpu=native` build on such a CPU.
 //!
-//! The activations, `softmax` and [`multiply`](super::simd::multiply) are not compiled
-//! again: they stay `wide`'s SSE2 ones (elementwise passes, a small part of a step).
+//! `activation.rs` (ReLU, leaky ReLU, every derivative, [`multiply`](super::simd::multiply))
+//! is compiled again too, with the scalar kernels' bits at each level; `sigmoid`, `tanh` and
+//! `softmax` (`transcendental.rs`) are not: they need a vector `exp`, and stay `wide`'s SSE2
+//! ones.
 
 // As in `simd`: index arithmetic audited instead of linted (see `simd/mod.rs`).
 #![allow(clippy::arithmetic_side_effects)]

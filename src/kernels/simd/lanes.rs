@@ -35,11 +35,17 @@ pub(super) fn load(chunks: &[[f32; LANES]], k: usize) -> V {
 /// for all `C` of them.
 #[inline(always)]
 pub(super) fn vectors_at<const C: usize>(row: &[f32], k: usize) -> [V; C] {
-    row.as_chunks::<LANES>()
-        .0
-        .get(k..k + C)
-        .and_then(|chunks| <&[[f32; LANES]; C]>::try_from(chunks).ok())
-        .map_or([V::ZERO; C], to_vectors)
+    // A branch, not `map_or`: compiled for run-time dispatch, `map_or`'s form became a
+    // load through a pointer chosen between the row and zeros stored on the stack for
+    // every call (four vector stores per output in the input gradient's tile).
+    let Some(chunks) = row.as_chunks::<LANES>().0.get(k..k + C) else {
+        return [V::ZERO; C];
+    };
+    let mut vectors = [V::ZERO; C];
+    for (v, c) in vectors.iter_mut().zip(chunks) {
+        *v = V::new(*c);
+    }
+    vectors
 }
 
 /// `chunks` as vectors. A loop rather than `array::map`, which is not always inlined in

@@ -12,9 +12,9 @@
 //! dense kernels and shapes, all but the weight gradient of a single row (bound by its
 //! read-modify-write of `d_weights`, slightly faster with `f32x8`).
 //!
-//! A default x86_64 build with the `std` feature also compiles the dense products and Adam
-//! of these files a second time, for AVX2 + FMA, and chooses between the two at run time
-//! (`kernels::avx2`); nothing in the files differs between the two instantiations but what
+//! A default x86_64 build with the `std` feature also compiles the dense products, Adam and
+//! `activation.rs` of these files again, for AVX2 + FMA and for AVX-512, and chooses at run time
+//! (`kernels::avx2`); nothing in the files differs between the instantiations but what
 //! their parent module binds: `V`, [`LANES`], `each_lane`, the tiles and `out_of_line`.
 //!
 //! # How the dense products are blocked

@@ -18,8 +18,12 @@
 //! (the breast-cancer training split's shape: N(0,1) features, labels of a linear rule with 10 %
 //! flipped; a step's work does not depend on the values). Each run re-initializes model and
 //! trainer outside the timed part; 7 blocks of runs (~0.3 s each); median and best ms per fit.
+//! `tutorial-fisher-yates`: the same fits through `Trainer::fit_with_shuffle_buffer` (a
+//! Fisher–Yates shuffle over a `[u16; 455]` the caller owns) instead of `fit`'s swap-or-not
+//! shuffle, task `tutorial_10_epochs_fisher_yates`.
 //!
-//! Usage: microtrain-mlp [all|steps|tutorial]   (default all: B = 1, 8, 32, 128, then tutorial)
+//! Usage: microtrain-mlp [all|steps|tutorial|tutorial-fisher-yates]
+//! (default all: B = 1, 8, 32, 128, then both tutorials)
 //!
 //! Diagnostic only (not what a user gets): with FTZ=1 in the environment on
 //! x86_64 the program sets MXCSR's flush-to-zero and denormals-are-zero bits before training, to show
@@ -117,7 +121,7 @@ fn bench<const B: usize>() {
              framework(), B, sps[3], sps[6], 1e6 * B as f64 / sps[3], last);
 }
 
-fn tutorial() {
+fn tutorial(fisher_yates: bool) {
     const SAMPLES: usize = 455;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
     let direction: [f32; 30] = std::array::from_fn(|_| normal(&mut rng));
@@ -137,6 +141,7 @@ fn tutorial() {
     let config = FitConfig::epochs(10);
     let mut run_seed = 0u64;
     let (mut last_loss, mut last_acc, mut skipped) = (0f32, 0f32, 0usize);
+    let mut order = [0u16; SAMPLES];
     // One fit of 10 epochs; returns seconds (model and trainer built outside the timed part).
     let mut run = || {
         let mut model = initial;
@@ -144,8 +149,13 @@ fn tutorial() {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(run_seed);
         run_seed += 1;
         let t = Instant::now();
-        let summary = trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &config, &mut rng,
-                                  |_: &EpochReport| Control::Continue);
+        let summary = if fisher_yates {
+            trainer.fit_with_shuffle_buffer(&mut model, &BinaryCrossEntropy, data, None, &config, &mut rng,
+                                            &mut order, |_: &EpochReport| Control::Continue)
+        } else {
+            trainer.fit(&mut model, &BinaryCrossEntropy, data, None, &config, &mut rng,
+                        |_: &EpochReport| Control::Continue)
+        };
         let dt = t.elapsed().as_secs_f64();
         let report = summary.ok().and_then(|s| s.last);
         last_loss = report.map_or(f32::NAN, |r| r.train.loss);
@@ -163,8 +173,8 @@ fn tutorial() {
     let mut ms: Vec<f64> = (0..7).map(|_| 1e3 * (0..n).map(|_| run()).sum::<f64>() / n as f64).collect();
     if skipped > 0 { fail(&format!("tutorial: {skipped} steps refused")); }
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    println!("{{\"framework\":\"{}\",\"task\":\"tutorial_10_epochs\",\"fit_ms_median\":{:.4},\"fit_ms_best\":{:.4},\"step_ms_median\":{:.5},\"steps\":150,\"final_train_loss\":{:.4},\"train_acc\":{:.4}}}",
-             framework(), ms[3], ms[0], ms[3] / 150.0, last_loss, last_acc);
+    println!("{{\"framework\":\"{}\",\"task\":\"{}\",\"fit_ms_median\":{:.4},\"fit_ms_best\":{:.4},\"step_ms_median\":{:.5},\"steps\":150,\"final_train_loss\":{:.4},\"train_acc\":{:.4}}}",
+             framework(), if fisher_yates { "tutorial_10_epochs_fisher_yates" } else { "tutorial_10_epochs" }, ms[3], ms[0], ms[3] / 150.0, last_loss, last_acc);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -191,6 +201,9 @@ fn main() {
         bench::<128>();
     }
     if what == "all" || what == "tutorial" {
-        tutorial();
+        tutorial(false);
+    }
+    if what == "all" || what == "tutorial-fisher-yates" {
+        tutorial(true);
     }
 }
