@@ -232,13 +232,33 @@ impl RunningPower {
     /// `1 - β^t` with `powf`'s `β^t`, as [`one_minus_power`] computes it, or `None` where
     /// `hi + lo` is too close to a rounding boundary to tell.
     pub(crate) fn one_minus(self) -> Option<f32> {
-        let Self { hi, lo, .. } = self;
+        let hi = self.hi;
         // `hi` is `hi + lo` rounded: `|lo|` is at most half its ulp.
         if hi < LAST_POWER_BELOW_ONE {
             // `hi + lo < 2^-25·(1 - 2^-25)`, so `d < 2^-25` and `1 - round(d)` is 1 (as is
             // `powf`'s early 1 for `t·L ≤ -26`).
             return Some(1.0);
         }
+        self.rounds_to_hi().then_some(1.0 - hi)
+    }
+
+    /// `1 - ½·β^t` with `powf`'s `β^t` (Nadam's momentum schedule), or `None` where
+    /// `hi + lo` is too close to a rounding boundary to tell.
+    pub(crate) fn one_minus_half(self) -> Option<f32> {
+        let hi = self.hi;
+        if hi < 2.0 * LAST_POWER_BELOW_ONE {
+            // As in `one_minus`: `d < 2^-24`, so `½·round(d) ≤ 2^-25` (exact) and the
+            // difference rounds to 1, whatever `powf` gives down there (subnormal or 0).
+            return Some(1.0);
+        }
+        self.rounds_to_hi().then_some(1.0 - 0.5 * hi)
+    }
+
+    /// True if `powf`'s `β^t` is surely `hi`: `hi + lo` is farther than [`MARGIN`] from
+    /// the points half-way to its neighbours, for a normal `hi` (`2^-25` or more).
+    #[inline(always)]
+    fn rounds_to_hi(self) -> bool {
+        let Self { hi, lo, .. } = self;
         let bits = hi.to_bits();
         // The half-way points above and below `hi` (they differ at a power of two).
         let room = if lo >= 0.0 {
@@ -246,7 +266,7 @@ impl RunningPower {
         } else {
             0.5 * (hi - f32::from_bits(bits.wrapping_sub(1))) + lo
         };
-        (room > hi * MARGIN).then_some(1.0 - hi)
+        room > hi * MARGIN
     }
 }
 
@@ -395,16 +415,17 @@ mod tests {
     }
 
     /// [`RunningPower`] as Adam steps it (seeded at the first step and every
-    /// [`RESEED_STEPS`]), against [`one_minus_power`] at every step to 100,000 for a dozen
-    /// betas: the same bits whenever it answers, the exact path for at most 1 % of the
+    /// [`RESEED_STEPS`]), against [`one_minus_power`] (and Nadam's `1 - ½·powf`) at every
+    /// step to 100,000 for a dozen betas and Nadam's 0.96: the same bits whenever it answers, the exact path for at most 1 % of the
     /// steps, and `hi + lo` within the proven `2^-32.7` of `powf`'s unrounded double.
     #[test]
     #[cfg_attr(miri, ignore)] // 1.3 million powers; nothing endian-specific
     fn running_powers_are_powf_bit_for_bit() {
         let betas = [
-            0.9f32, 0.999, 0.99, 0.95, 0.5, 0.8, 0.9999, 0.98, 0.995, 0.997, 0.7, 0.1, 0.0,
+            0.9f32, 0.999, 0.99, 0.95, 0.5, 0.8, 0.9999, 0.98, 0.995, 0.997, 0.7, 0.1, 0.0, 0.96,
         ];
         let mut declined = 0u32;
+        let mut declined_halves = 0u32;
         let mut answered = 0u32;
         let mut worst = 0.0f64;
         for beta in betas {
@@ -434,6 +455,13 @@ mod tests {
                 } else {
                     assert_eq!(power.one_minus(), Some(exact), "{beta}^{t}");
                 }
+                // Nadam's `1 - ½·β^t` from the general `powf`, at every step (subnormal and
+                // zero powers included).
+                let half = 1.0 - 0.5 * powf(beta, t as f32);
+                match power.one_minus_half() {
+                    Some(c) => assert_eq!(c.to_bits(), half.to_bits(), "½·{beta}^{t}"),
+                    None => declined_halves += 1,
+                }
             }
         }
         assert!(
@@ -444,6 +472,7 @@ mod tests {
         assert!(share < 0.01, "{declined} declined, {answered} answered");
         // The window is not empty: the exact path is exercised.
         assert!(declined > 0);
+        assert!(declined_halves > 0 && declined_halves < declined + answered / 100);
     }
 
     /// `1 - β^t` from Keras' own powers (`tests/reference/keras_optimizers.json`: JAX's
