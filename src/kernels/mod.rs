@@ -39,6 +39,48 @@ pub mod avx2;
 #[cfg(simd_dispatch)]
 mod dispatch;
 pub mod scalar;
+
+/// `[f(0), f(1), …, f(N - 1)]` for the vector widths the kernels are built at, written out so
+/// that every call gets a constant index: `array::from_fn` is a loop, which the compiler may
+/// keep, and then the array goes through memory and every shuffle index becomes a variable.
+/// Each kernel set binds the one of its width as its `each_lane`; `#[inline(always)]`, so
+/// they inline into the run-time dispatched entries and take those entries' target features.
+#[inline(always)]
+#[allow(dead_code)] // not every build has every width
+pub(crate) fn each_of_16<T>(mut f: impl FnMut(usize) -> T) -> [T; 16] {
+    [
+        f(0),
+        f(1),
+        f(2),
+        f(3),
+        f(4),
+        f(5),
+        f(6),
+        f(7),
+        f(8),
+        f(9),
+        f(10),
+        f(11),
+        f(12),
+        f(13),
+        f(14),
+        f(15),
+    ]
+}
+
+/// [`each_of_16`] for 8 lanes.
+#[inline(always)]
+#[allow(dead_code)] // not every build has every width
+pub(crate) fn each_of_8<T>(mut f: impl FnMut(usize) -> T) -> [T; 8] {
+    [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)]
+}
+
+/// [`each_of_16`] for 4 lanes.
+#[inline(always)]
+#[allow(dead_code)] // not every build has every width
+pub(crate) fn each_of_4<T>(mut f: impl FnMut(usize) -> T) -> [T; 4] {
+    [f(0), f(1), f(2), f(3)]
+}
 pub mod simd;
 
 #[cfg(simd_dispatch)]

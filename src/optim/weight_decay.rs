@@ -172,8 +172,10 @@ fn decayed(w: f32, weight_decay: f32, learning_rate: f32) -> f32 {
 impl<P: Parameters, O: Optimizer<P>> Optimizer<P> for WeightDecay<O> {
     fn step<'a, I: Iterator<Item = &'a mut [f32]>>(&mut self, params: I, grads: &P) {
         let (weight_decay, learning_rate) = (self.weight_decay, self.optimizer.learning_rate());
-        // Each tensor decays as the inner optimizer reaches it, before its update: no
-        // second pass, no copy.
+        // Each tensor decays as the inner optimizer reaches it, just before its update: the
+        // decay's loop and the update's meet the tensor in turn while it is in cache, with
+        // no copy. Folding the decay into each optimizer's update loop would save that
+        // loop, at the cost of a decay argument in every optimizer and kernel.
         let params = params.zip(self.decayed.of(grads)).map(move |(w, decays)| {
             if decays {
                 w.iter_mut()

@@ -475,29 +475,23 @@ where
         };
         let mut refused = 0usize;
         for epoch in 0..config.epochs {
-            let permutation = match (&mut order, config.shuffle) {
+            let epoch_order = match (order.as_deref_mut(), config.shuffle) {
                 (Some(order), true) => {
                     // The length was checked: this cannot fail.
                     shuffle_indices(order, rng)?;
-                    None
+                    EpochOrder::Buffer(order)
                 }
-                (None, true) => Some(Permutation::new(len, rng)),
-                (_, false) => Some(Permutation::identity(len)),
+                (None, true) => EpochOrder::Permutation(Permutation::new(len, rng)),
+                (_, false) => EpochOrder::Permutation(Permutation::identity(len)),
             };
-            let order = order.as_deref();
             let (mut loss_sum, mut correct, mut counted, mut skipped) =
                 (LossSum::default(), None::<f32>, 0usize, 0usize);
             let mut first_refusal = None;
             for batch in 0..batches {
                 let start = batch.saturating_mul(B);
                 let rows = B.min(len.saturating_sub(start));
-                let index_of = |row: usize| {
-                    let at = start.saturating_add(row);
-                    match (permutation, order) {
-                        (Some(permutation), _) => Some(permutation.get(at)),
-                        (None, order) => order?.get(at).map(|&index| usize::from(index)),
-                    }
-                };
+                let mut drawn = [0usize; B];
+                let index_of = epoch_order.batch(start, &mut drawn[..rows]);
                 match self.step_with(model, loss, train, rows, index_of, rng) {
                     Ok(step) => {
                         loss_sum.add(step.loss, step.rows as f32, len as f32);
@@ -575,5 +569,34 @@ where
             }
         }
         Ok(summary)
+    }
+}
+
+/// Where one epoch's order of the training samples comes from: a [`Permutation`] (no
+/// memory), or a caller's buffer already shuffled ([`Trainer::fit_with_shuffle_buffer`]).
+#[derive(Clone, Copy)]
+enum EpochOrder<'a> {
+    Permutation(Permutation),
+    Buffer(&'a [u16]),
+}
+
+impl<'a> EpochOrder<'a> {
+    /// The samples of the batch at positions `start..start + drawn.len()` of the epoch, by
+    /// row (`None` past the buffer's end). A permutation's are drawn into `drawn` at once
+    /// ([`Permutation::get_many`], a fraction of the cost of one `get` per row).
+    fn batch<'b>(self, start: usize, drawn: &'b mut [usize]) -> impl Fn(usize) -> Option<usize> + 'b
+    where
+        'a: 'b,
+    {
+        if let Self::Permutation(permutation) = self {
+            permutation.get_many(start, drawn);
+        }
+        let drawn = &*drawn;
+        move |row| match self {
+            Self::Permutation(_) => drawn.get(row).copied(),
+            Self::Buffer(order) => order
+                .get(start.saturating_add(row))
+                .map(|&index| usize::from(index)),
+        }
     }
 }

@@ -10,28 +10,8 @@ use super::arch;
 type V = arch::F32x16;
 const LANES: usize = 16;
 
-/// `[f(0), …, f(15)]` (see `simd`'s `each_lane`).
-#[inline(always)]
-fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
-    [
-        f(0),
-        f(1),
-        f(2),
-        f(3),
-        f(4),
-        f(5),
-        f(6),
-        f(7),
-        f(8),
-        f(9),
-        f(10),
-        f(11),
-        f(12),
-        f(13),
-        f(14),
-        f(15),
-    ]
-}
+/// `[f(0), …, f(15)]` with constant indices (see `simd`'s `each_lane`).
+use crate::kernels::each_of_16 as each_lane;
 
 /// Inlined, as in the AVX2 set: a function of its own would not carry the entries' target
 /// features.

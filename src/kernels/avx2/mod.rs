@@ -35,11 +35,8 @@ pub use arch::{Avx2Fma, Avx512};
 type V = arch::F32x8;
 const LANES: usize = 8;
 
-/// `[f(0), …, f(7)]` (see `simd`'s `each_lane`).
-#[inline(always)]
-fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
-    [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)]
-}
+/// `[f(0), …, f(7)]` with constant indices (see `simd`'s `each_lane`).
+use crate::kernels::each_of_8 as each_lane;
 
 /// For this set, the parts `simd` keeps out of line are inlined too: a function of their
 /// own would not carry the target features of the entries (`arch`).

@@ -107,35 +107,15 @@ type V = wide::f32x4;
 /// Floats per vector in this build: 16 with AVX-512, 8 with AVX, 4 otherwise.
 pub const LANES: usize = size_of::<V>() / size_of::<f32>();
 
-/// `[f(0), f(1), …, f(LANES - 1)]`, written out so that every call gets a constant
-/// index: `array::from_fn` is a loop, which the compiler may keep, and then the array
-/// goes through memory and every shuffle index becomes a variable.
-#[inline(always)]
-pub(super) fn each_lane<T>(mut f: impl FnMut(usize) -> T) -> [T; LANES] {
-    #[cfg(target_feature = "avx512f")]
-    return [
-        f(0),
-        f(1),
-        f(2),
-        f(3),
-        f(4),
-        f(5),
-        f(6),
-        f(7),
-        f(8),
-        f(9),
-        f(10),
-        f(11),
-        f(12),
-        f(13),
-        f(14),
-        f(15),
-    ];
-    #[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
-    return [f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)];
-    #[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
-    return [f(0), f(1), f(2), f(3)];
-}
+/// `[f(0), f(1), …, f(LANES - 1)]` with constant indices ([`super::each_of_4`]).
+#[cfg(not(any(target_feature = "avx512f", target_feature = "avx")))]
+pub(super) use super::each_of_4 as each_lane;
+/// `[f(0), f(1), …, f(LANES - 1)]` with constant indices ([`super::each_of_8`]).
+#[cfg(all(not(target_feature = "avx512f"), target_feature = "avx"))]
+pub(super) use super::each_of_8 as each_lane;
+/// `[f(0), f(1), …, f(LANES - 1)]` with constant indices ([`super::each_of_16`]).
+#[cfg(target_feature = "avx512f")]
+pub(super) use super::each_of_16 as each_lane;
 
 /// The lanes of `(a, b)` (32 of them) picked by `indices`: one `vpermt2ps`. The packed
 /// forward route's transpose (`forward_packed.rs`).
