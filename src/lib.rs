@@ -24,7 +24,7 @@
 //! | *(none)* | the SIMD kernels on targets with vector units (x86_64, AArch64, wasm `simd128`), the scalar ones elsewhere (Cortex-M, RISC-V) |
 //! | `scalar` | the scalar reference kernels everywhere: the same bits on every target (see *Determinism*) |
 //! | `simd` | the `wide` kernels also on Cortex-M and RISC-V (e.g. to measure them there); `scalar` wins if both are on |
-//! | `fpu-sqrt` | square roots on the FPU on hard-float ARM (`vsqrt.f32`; the crate's one `unsafe` module); same bits, Adam's square root from ~50 instructions to 2 on a Cortex-M4F |
+//! | `fpu-sqrt` | square roots on the FPU on hard-float ARM (`vsqrt.f32`), and the gradients' finiteness scan with one `vldmia` per eight values (the crate's one `unsafe` module there); same bits, Adam's square root from ~50 instructions to 2 on a Cortex-M4F |
 //! | `defmt` | [`defmt::Format`](https://docs.rs/defmt) for [`Error`] and the training reports, for firmware that logs with defmt |
 //! | `std` | on x86_64, run-time dispatch: the dense products, Adam and the dropout masks run AVX-512 or AVX2 + FMA code on CPUs that have it, in builds without `-C target-cpu` ([`kernels::avx2`](kernels)); the crate's `Error` implements `core::error::Error` with or without it |
 //!
