@@ -43,7 +43,7 @@ OWN = ("microtrain", "libm", "rand_xoshiro", "rand_core", "compiler_builtins",
 # (phase, pattern on a frame's function name), tried from the innermost frame outwards.
 PHASES = [
     ("update check (Trainer::with_checked_updates)", r"update_is_finite|surely_finite|exactly_finite"),
-    ("finiteness of samples and gradients", r"train::all_finite"),
+    ("finiteness of samples and gradients", r"train::all_finite|arm_fpu::sum_raw"),
     ("adam update", r"adam_update|optim::adam|Optimizer"),
     ("dropout mask draws", r"for_each_mask_block|mask_factors|Xoshiro128PlusPlus|SplitMix64"),
     ("forward: dense + relu", r"dense_forward|kernels::scalar::relu$|Relu as microtrain::activation::Activation"),
