@@ -846,6 +846,77 @@ fn simd_adam_update_gives_the_scalar_bits() {
     }
 }
 
+/// Operands at every magnitude from `2^-149` to 1 (a weight whose moments flushed to zero
+/// keeps feeding Adam its tiny L2 gradient): the flushing update's formula writes no
+/// subnormal value; where no operand is below `2^-60` (no cut can apply) it is the scalar
+/// formula with its results flushed, bit for bit; a weight with zero moments and a
+/// subnormal gradient stays where it is; and every SIMD set writes the formula's bits, in
+/// the vector lanes and the tail.
+#[test]
+fn flushed_adam_update_cuts_only_products_that_would_be_subnormal() {
+    let step = AdamStep {
+        learning_rate: 1.0e-3,
+        rate_1: 0.1,
+        rate_2: 0.001,
+        epsilon: 1.0e-8,
+    };
+    let flush = kernels::flush_subnormal;
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(31);
+    let operand = |rng: &mut Xoshiro128PlusPlus| {
+        let exponent = (rng.next_u32() % 150) as i32;
+        let mantissa = 1.0 + (rng.next_u32() >> 9) as f32 / 8_388_608.0;
+        let sign = if rng.next_u32() & 1 == 0 { 1.0 } else { -1.0 };
+        match rng.next_u32() % 8 {
+            0 => 0.0,
+            _ => sign * mantissa * 2f64.powi(-exponent) as f32,
+        }
+    };
+    let n = 4_003;
+    let (mut w, mut g, mut m, mut v) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        w.push(operand(&mut rng));
+        g.push(operand(&mut rng));
+        m.push(operand(&mut rng));
+        v.push(operand(&mut rng).abs());
+    }
+    let mut expected = (vec![], vec![], vec![]);
+    for i in 0..n {
+        let (wi, mi, vi) = kernels::flushed_adam_candidate(w[i], g[i], m[i], v[i], step);
+        for x in [wi, mi, vi] {
+            assert!(
+                !x.is_subnormal(),
+                "{x:e} from {:?}",
+                (w[i], g[i], m[i], v[i])
+            );
+        }
+        let large = |x: f32| x == 0.0 || x.abs() >= 2f32.powi(-60);
+        if [w[i], g[i], m[i], v[i]].into_iter().all(large) {
+            let (mp, vp) = kernels::adam_moments(g[i], m[i], v[i], step);
+            let (mp, vp) = (flush(mp), flush(vp));
+            let wp = flush(kernels::adam_weight(w[i], mp, vp.sqrt(), step));
+            assert_eq!(
+                (wi.to_bits(), mi.to_bits(), vi.to_bits()),
+                (wp.to_bits(), mp.to_bits(), vp.to_bits())
+            );
+        }
+        expected.0.push(wi);
+        expected.1.push(mi);
+        expected.2.push(vi);
+    }
+    let stuck = kernels::flushed_adam_candidate(3e-37, 6e-41, 0.0, 0.0, step);
+    assert_eq!(stuck, (3e-37, 0.0, 0.0));
+    for (set, adam_update) in ADAM_UPDATES {
+        if set == "active" && !kernels::FLUSHES_SUBNORMALS {
+            continue;
+        }
+        let (mut wa, mut ma, mut va) = (w.clone(), m.clone(), v.clone());
+        adam_update(&mut wa, &g, &mut ma, &mut va, step);
+        assert_eq!(bits(&wa), bits(&expected.0), "weights {set}");
+        assert_eq!(bits(&ma), bits(&expected.1), "m {set}");
+        assert_eq!(bits(&va), bits(&expected.2), "v {set}");
+    }
+}
+
 /// Values decaying into the subnormal range (a dead unit's weight under L2, its moments):
 /// the SIMD update writes the scalar update's values with every new `m`, `v` and weight below
 /// `f32::MIN_POSITIVE` flushed to `+0` (the moments before the weight uses them), in the
@@ -858,7 +929,6 @@ fn simd_adam_update_flushes_what_the_scalar_update_leaves_subnormal() {
         rate_2: 0.001,
         epsilon: 1.0e-8,
     };
-    let flush = kernels::flush_subnormal;
     for n in SIZES.into_iter().chain([100]) {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(n as u64 + 7);
         // Around f32::MIN_POSITIVE (1.18e-38): some results land on each side of it.
@@ -882,9 +952,7 @@ fn simd_adam_update_flushes_what_the_scalar_update_leaves_subnormal() {
             scalar::adam_update(&mut ws, &g, &mut ms, &mut vs, step);
             let mut expected = (vec![], vec![], vec![]);
             for i in 0..n {
-                let (mi, vi) = kernels::adam_moments(g[i], m[i], v[i], step);
-                let (mi, vi) = (flush(mi), flush(vi));
-                let wi = flush(kernels::adam_weight(w[i], mi, vi.sqrt(), step));
+                let (wi, mi, vi) = kernels::flushed_adam_candidate(w[i], g[i], m[i], v[i], step);
                 expected.0.push(wi);
                 expected.1.push(mi);
                 expected.2.push(vi);

@@ -19,8 +19,9 @@
 //! In both modes: the elementwise kernels that do the scalar operations in the scalar
 //! order (ReLU, leaky ReLU, the derivatives, multiply), the bias gradient and the Adam
 //! update give the scalar bits (NaN-ness for NaN; Adam's SIMD update flushes each new value
-//! below `f32::MIN_POSITIVE` to zero, the scalar one does not, so its bits are held to the
-//! scalar formula with that flush); sigmoid and tanh stay within the documented
+//! below `f32::MIN_POSITIVE` to zero and cuts the products that would be subnormal, the
+//! scalar one does not, so its bits are held to `kernels::flushed_adam_candidate`); sigmoid
+//! and tanh stay within the documented
 //! `TRANSCENDENTAL_MAX_ULPS` of the scalar `libm` values (plus `f32::MIN_POSITIVE` where
 //! the result is subnormal), softmax within that plus one rounding per term of the row's
 //! sum and two more.
@@ -270,22 +271,18 @@ fuzz_target!(|bytes: &[u8]| {
         }
     }
 
-    // Adam: the formula of `kernels::adam_candidate`, value by value, with the flush where
+    // Adam: `kernels::adam_candidate` value by value, `flushed_adam_candidate` where
     // the set flushes. `g` is the weight gradient's start, cut to the weights present.
     let g = &start[..start.len().min(w.len())];
     let formula = |flush: bool| {
-        let flushed = |x: f32| {
-            if flush {
-                kernels::flush_subnormal(x)
-            } else {
-                x
-            }
-        };
         let mut out = (w.clone(), m.clone(), v.clone());
         for k in 0..g.len() {
-            let (mk, vk) = kernels::adam_moments(g[k], m[k], v[k], adam);
-            let (mk, vk) = (flushed(mk), flushed(vk));
-            out.0[k] = flushed(kernels::adam_weight(w[k], mk, vk.sqrt(), adam));
+            let (wk, mk, vk) = if flush {
+                kernels::flushed_adam_candidate(w[k], g[k], m[k], v[k], adam)
+            } else {
+                kernels::adam_candidate(w[k], g[k], m[k], v[k], adam)
+            };
+            out.0[k] = wk;
             out.1[k] = mk;
             out.2[k] = vk;
         }

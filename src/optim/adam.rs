@@ -27,7 +27,9 @@ use crate::math;
 /// 44 bytes of cached powers and corrections.
 ///
 /// With the SIMD kernels every new weight and moment below `f32::MIN_POSITIVE` in
-/// magnitude is flushed to zero ([`kernels::FLUSHES_SUBNORMALS`]), as XLA's CPU kernels do.
+/// magnitude is flushed to zero ([`kernels::FLUSHES_SUBNORMALS`]), as XLA's CPU kernels do,
+/// and no product of the update is left to round to a subnormal
+/// ([`kernels::flushed_adam_candidate`]).
 ///
 /// The step count is the state's first value, an integer-valued `f32` like Keras'
 /// `float32(iterations + 1)`: exact up to 2^24 steps, where it stops counting (the powers
