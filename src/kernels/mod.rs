@@ -238,11 +238,14 @@ pub const FLUSHES_SUBNORMALS: bool = SIMD_ACTIVE;
 /// ```
 #[inline(always)]
 pub fn flush_subnormal(x: f32) -> f32 {
-    if crate::math::abs(x) < f32::MIN_POSITIVE {
-        0.0
-    } else {
-        x
-    }
+    cut_below(x, f32::MIN_POSITIVE)
+}
+
+/// `x`, or `+0.0` where `|x| < floor`; NaN compares false and passes. The flush and every
+/// cut of [`flushed_adam_candidate`].
+#[inline(always)]
+fn cut_below(x: f32, floor: f32) -> f32 {
+    if crate::math::abs(x) < floor { 0.0 } else { x }
 }
 
 /// [`adam_candidate`] as the flushing sets compute it ([`FLUSHES_SUBNORMALS`]): every new
@@ -277,10 +280,11 @@ pub fn flushed_adam_candidate(w: f32, g: f32, m: f32, v: f32, step: AdamStep) ->
     } else {
         g * g
     };
-    let m = flush_subnormal(m + floors.cut_m(g - m) * step.rate_1);
-    let v = flush_subnormal(v + floors.cut_v(square - v) * step.rate_2);
+    let m = flush_subnormal(m + cut_below(g - m, floors.m) * step.rate_1);
+    let v = flush_subnormal(v + cut_below(square - v, floors.v) * step.rate_2);
     let root = crate::math::sqrt(v);
-    let w = flush_subnormal(w - step.learning_rate * floors.cut_lr(m) / (root + step.epsilon));
+    let w =
+        flush_subnormal(w - step.learning_rate * cut_below(m, floors.lr) / (root + step.epsilon));
     (w, m, v)
 }
 
@@ -310,23 +314,6 @@ impl AdamFloors {
             v: f32::MIN_POSITIVE / step.rate_2,
             lr: f32::MIN_POSITIVE / step.learning_rate,
         }
-    }
-
-    #[inline(always)]
-    fn cut(x: f32, floor: f32) -> f32 {
-        if crate::math::abs(x) < floor { 0.0 } else { x }
-    }
-    #[inline(always)]
-    fn cut_m(self, x: f32) -> f32 {
-        Self::cut(x, self.m)
-    }
-    #[inline(always)]
-    fn cut_v(self, x: f32) -> f32 {
-        Self::cut(x, self.v)
-    }
-    #[inline(always)]
-    fn cut_lr(self, x: f32) -> f32 {
-        Self::cut(x, self.lr)
     }
 }
 
